@@ -1,0 +1,119 @@
+// A zero-copy view of a TensorFlow GraphDef, parsed from the protobuf wire format by our own
+// reader (src/graph/proto_reader.h) over a memory-mapped file.
+//
+// Why not generated protobuf code: it copies every `bytes` field (so a 100 MB model would be held
+// twice) and refuses messages over 2 GB. Our reader keeps string_views into the mapping, so
+// names and `tensor_content` are never copied, and it uses 64-bit offsets throughout.
+//
+// Field numbers follow TF's documented schema (graph.proto, node_def.proto, attr_value.proto,
+// tensor.proto, tensor_shape.proto, types.proto); see docs/graphdef_schema.proto.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/shape.h"
+#include "core/status.h"
+#include "core/tensor.h"
+
+namespace pbmem {
+
+// A read-only memory mapping of a whole file (or an owned byte string, for in-memory graphs).
+class MappedFile {
+ public:
+  static Result<std::shared_ptr<MappedFile>> open(const std::string& path);
+  static std::shared_ptr<MappedFile> from_bytes(std::string bytes);
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  const uint8_t* data() const { return data_; }
+  uint64_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+  std::string_view bytes() const {
+    return std::string_view(reinterpret_cast<const char*>(data_), size_);
+  }
+  // Tells the kernel that [ptr, ptr+len) will not be read again soon, so its pages can leave RSS.
+  void release_pages(const void* ptr, uint64_t len) const;
+
+ private:
+  MappedFile() = default;
+  const uint8_t* data_ = nullptr;
+  uint64_t size_ = 0;
+  bool mapped_ = false;
+  std::string owned_;
+  std::string path_;
+};
+
+// TensorProto. Values are in `content` (tensor_content, viewed in the file) or in the typed
+// repeated fields, which may hold fewer values than the shape: TF repeats the last value (splat).
+struct TensorProtoView {
+  DType dtype = DType::kInvalid;
+  Shape shape;
+  std::string_view content;                 // tensor_content (field 4), in place
+  std::vector<double> float_vals;           // float_val (5), double_val (6)
+  std::vector<int64_t> int_vals;            // int_val (7), int64_val (10), bool_val (11), half_val (13), uint32_val (16), uint64_val (17)
+  std::vector<std::string_view> string_vals;  // string_val (8)
+  bool has_typed_vals() const {
+    return !float_vals.empty() || !int_vals.empty() || !string_vals.empty();
+  }
+};
+
+struct AttrValue;
+
+struct AttrList {
+  std::vector<std::string_view> s;
+  std::vector<int64_t> i;
+  std::vector<float> f;
+  std::vector<bool> b;
+  std::vector<DType> type;
+  std::vector<Shape> shape;
+  std::vector<TensorProtoView> tensor;
+};
+
+struct AttrValue {
+  enum class Kind { kNone, kS, kI, kF, kB, kType, kShape, kTensor, kList, kFunc, kPlaceholder };
+  Kind kind = Kind::kNone;
+  std::string_view s;
+  int64_t i = 0;
+  float f = 0;
+  bool b = false;
+  DType type = DType::kInvalid;
+  int64_t raw_type = 0;  // the number as read, for error messages about unknown dtypes
+  Shape shape;
+  TensorProtoView tensor;
+  AttrList list;
+};
+
+struct NodeDefView {
+  std::string_view name;
+  std::string_view op;
+  std::string_view device;
+  std::vector<std::string_view> inputs;  // "node", "node:1", "^control"
+  std::vector<std::pair<std::string_view, AttrValue>> attrs;
+  const AttrValue* find_attr(std::string_view key) const;
+};
+
+struct GraphDefView {
+  std::shared_ptr<MappedFile> file;  // keeps every string_view above alive
+  std::vector<NodeDefView> nodes;
+  int64_t producer_version = 0;
+  bool has_function_library = false;
+};
+
+// Parses a GraphDef. Errors name the file, byte offset and the message/field being read.
+Result<GraphDefView> parse_graphdef(std::shared_ptr<MappedFile> file);
+Result<GraphDefView> load_graphdef(const std::string& path);
+
+// Turns a TensorProto into a Tensor. tensor_content is viewed in place when it is aligned for
+// its dtype (the view keeps `file` alive); unaligned content, or typed values (with splat), are
+// copied into an owned buffer. Checks that the content size matches shape × dtype size.
+Result<Tensor> tensor_from_proto(const TensorProtoView& proto,
+                                 const std::shared_ptr<MappedFile>& file);
+
+}  // namespace pbmem

@@ -1,0 +1,163 @@
+// The kernel interface and the op registry.
+//
+// Life of a kernel (one instance per node per session), after TFLite Micro's
+// init/prepare/invoke:
+//   infer()   shapes and dtypes of the outputs from those of the inputs. Runs at load time with
+//             partial shapes (unknown batch = kUnknownDim) and again at prepare time with
+//             concrete shapes. Must not fail merely because a dim is unknown: it then leaves the
+//             output dim unknown. May read constant inputs (ctx.const_input) and may publish
+//             constant outputs (ctx.set_output_value) — that is how shape subgraphs fold.
+//   prepare() concrete shapes only: validates what infer could not, builds oneDNN primitives,
+//             reorders weights once, and states its scratch needs. Never called on a hot path.
+//   run()     computes into preallocated outputs. Never allocates.
+//
+// Adding an op: one kernel file (or a section in its family file), one registry line in the
+// family's register_*_ops() function, one TF conformance test.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/shape.h"
+#include "core/status.h"
+#include "core/tensor.h"
+#include "graph/ir.h"
+
+namespace pbmem {
+
+// What is known about one tensor before running: dtype, (partial) shape, and its value when it
+// is a constant (weights, folded shape subgraphs).
+struct TensorInfo {
+  DType dtype = DType::kInvalid;
+  Shape shape = Shape::unknown_rank();
+  std::shared_ptr<const Tensor> value;  // non-null when the tensor is constant
+};
+
+class InferContext {
+ public:
+  InferContext(const Node& node, std::vector<const TensorInfo*> inputs, bool concrete)
+      : node_(node), inputs_(std::move(inputs)), concrete_(concrete) {}
+
+  const Node& node() const { return node_; }
+  int num_inputs() const { return static_cast<int>(inputs_.size()); }
+  const TensorInfo& input(int i) const { return *inputs_[static_cast<size_t>(i)]; }
+  DType input_dtype(int i) const { return input(i).dtype; }
+  const Shape& input_shape(int i) const { return input(i).shape; }
+  // The input's value when it is constant, else nullptr.
+  const Tensor* const_input(int i) const { return input(i).value.get(); }
+  // True at prepare time: every input shape is fully defined.
+  bool concrete() const { return concrete_; }
+
+  // Declares output i (outputs are created on demand; their count is the highest index + 1).
+  void set_output(int i, DType dtype, Shape shape);
+  // Declares output i as a constant with this value (its dtype and shape come from the value).
+  void set_output_value(int i, Tensor value);
+  int num_outputs() const { return static_cast<int>(outputs_.size()); }
+  std::vector<TensorInfo>& outputs() { return outputs_; }
+  const std::vector<TensorInfo>& outputs() const { return outputs_; }
+
+  // Errors that name the node and op: ctx.error("input 1 must be rank 1, got ", s.str()).
+  template <typename... Args>
+  Status error(const Args&... args) const {
+    return node_.error(args...);
+  }
+  template <typename... Args>
+  Status unsupported(const Args&... args) const {
+    return node_.unsupported(args...);
+  }
+  // Checks the number of data inputs is within [min, max].
+  Status expect_inputs(int min, int max) const;
+
+ private:
+  const Node& node_;
+  std::vector<const TensorInfo*> inputs_;
+  bool concrete_;
+  std::vector<TensorInfo> outputs_;
+};
+
+class RunContext {
+ public:
+  RunContext(const Node& node, std::vector<const Tensor*> inputs, std::vector<Tensor*> outputs,
+             void* scratch, size_t scratch_bytes)
+      : node_(node), inputs_(std::move(inputs)), outputs_(std::move(outputs)),
+        scratch_(scratch), scratch_bytes_(scratch_bytes) {}
+
+  const Node& node() const { return node_; }
+  int num_inputs() const { return static_cast<int>(inputs_.size()); }
+  const Tensor& input(int i) const { return *inputs_[static_cast<size_t>(i)]; }
+  int num_outputs() const { return static_cast<int>(outputs_.size()); }
+  // Preallocated with the shape and dtype that infer() declared.
+  Tensor& output(int i) const { return *outputs_[static_cast<size_t>(i)]; }
+  // The scratch the kernel asked for in prepare(), or nullptr when it asked for none.
+  void* scratch() const { return scratch_; }
+  size_t scratch_bytes() const { return scratch_bytes_; }
+
+  template <typename... Args>
+  Status error(const Args&... args) const {
+    return node_.error(args...);
+  }
+
+ private:
+  const Node& node_;
+  std::vector<const Tensor*> inputs_;
+  std::vector<Tensor*> outputs_;
+  void* scratch_;
+  size_t scratch_bytes_;
+};
+
+class Kernel {
+ public:
+  virtual ~Kernel() = default;
+  virtual Status infer(InferContext& ctx) = 0;
+  // Called with ctx.concrete() == true after a successful infer() on the same context.
+  virtual Status prepare(const InferContext& ctx) { return ok_status(); }
+  virtual Status run(RunContext& ctx) = 0;
+  // Bytes of scratch run() needs; valid after prepare().
+  virtual size_t scratch_bytes() const { return 0; }
+  // Output 0 is input 0's bytes under another shape (Identity, Reshape, Squeeze, ExpandDims,
+  // StopGradient): the executor passes the view through and run() is not called.
+  virtual bool aliases_input0() const { return false; }
+  // May the runtime evaluate this node at prepare time when all its inputs are constant?
+  // False for Placeholder and for ops whose value depends on when they run (memory stats).
+  virtual bool foldable() const { return true; }
+};
+
+using KernelFactory = std::unique_ptr<Kernel> (*)();
+
+// Keyed by TF's op string. Registering the same op twice is an error.
+class OpRegistry {
+ public:
+  Status add(std::string_view op, KernelFactory factory);
+  KernelFactory find(std::string_view op) const;
+  std::vector<std::string> ops() const;  // sorted
+  // All ops of every family (registry.cc).
+  static const OpRegistry& global();
+
+ private:
+  std::map<std::string, KernelFactory, std::less<>> factories_;
+};
+
+// Helper for registry lines: make_kernel<ReluKernel>.
+template <typename K>
+std::unique_ptr<Kernel> make_kernel() {
+  return std::make_unique<K>();
+}
+
+// Per-family registration (one function per kernel file family). Each returns the first
+// duplicate-registration error, if any.
+Status register_array_ops(OpRegistry& registry);        // kernels/array.cc
+Status register_slice_ops(OpRegistry& registry);        // kernels/slice_pad.cc
+Status register_elementwise_ops(OpRegistry& registry);  // kernels/elementwise.cc
+Status register_activation_ops(OpRegistry& registry);   // kernels/activation.cc
+Status register_reduce_ops(OpRegistry& registry);       // kernels/reduce.cc
+Status register_nn_ops(OpRegistry& registry);           // kernels/conv.cc, pool.cc, batchnorm.cc
+Status register_matmul_ops(OpRegistry& registry);       // kernels/matmul.cc
+Status register_image_ops(OpRegistry& registry);        // kernels/resize.cc
+
+}  // namespace pbmem
