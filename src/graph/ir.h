@@ -28,6 +28,7 @@ class Node {
   std::vector<TensorRef> inputs;
   std::vector<int> control_inputs;
   const NodeDefView* def = nullptr;  // attrs live here
+  std::shared_ptr<MappedFile> file;   // the model file: Const values are viewed in it
 
   // "node 'conv1/Conv2D' (Conv2D)": the prefix of every error about this node.
   std::string describe() const;
