@@ -116,7 +116,7 @@ class Kernel {
   virtual ~Kernel() = default;
   virtual Status infer(InferContext& ctx) = 0;
   // Called with ctx.concrete() == true after a successful infer() on the same context.
-  virtual Status prepare(const InferContext& ctx) { return ok_status(); }
+  virtual Status prepare(const InferContext& /*ctx*/) { return ok_status(); }
   virtual Status run(RunContext& ctx) = 0;
   // Bytes of scratch run() needs; valid after prepare().
   virtual size_t scratch_bytes() const { return 0; }

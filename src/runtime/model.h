@@ -17,6 +17,7 @@
 #include "core/status.h"
 #include "core/tensor.h"
 #include "graph/ir.h"
+#include "kernels/kernel.h"
 
 namespace pbmem {
 
@@ -61,7 +62,9 @@ class Model {
   const std::vector<TensorSpec>& outputs() const { return outputs_; }
   ModelSummary summary() const;
   // Load-time (partial) info of every node output: infos()[node][port].
-  const std::vector<std::vector<struct TensorInfo>>& infos() const;
+  const std::vector<std::vector<TensorInfo>>& infos() const { return infos_; }
+  // Kernel factory per node (nullptr for unsupported ops).
+  KernelFactory factory(int node) const { return factories_[static_cast<size_t>(node)]; }
 
   Model(Graph graph, std::string path);
   ~Model();
@@ -73,7 +76,9 @@ class Model {
   std::string path_;
   std::vector<TensorSpec> inputs_;
   std::vector<TensorSpec> outputs_;
-  std::unique_ptr<std::vector<std::vector<struct TensorInfo>>> infos_;
+  std::vector<std::vector<TensorInfo>> infos_;
+  std::vector<KernelFactory> factories_;
+  std::vector<std::string> unsupported_;  // "OpType (node 'a', node 'b')"
 };
 
 struct SessionOptions {
