@@ -1,0 +1,141 @@
+// The one place that talks to oneDNN. Kernels describe an operation with a small params struct
+// (TF layouts: NHWC activations, HWIO filters, row-major matrices); the adapter builds the
+// primitive once (at prepare), picks the weights layout oneDNN prefers (format `any`) and
+// reorders weights into it once, and runs with caller-owned buffers and caller-owned scratch.
+//
+// No oneDNN type appears here, so only dnnl_adapter.cc depends on the oneDNN major version
+// (2.x on Debian 12, 3.x on Debian 13). oneDNN exceptions never escape: they become Statuses.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/status.h"
+
+namespace pbmem {
+namespace dnnl_adapter {
+
+using Dims2 = std::array<int64_t, 2>;  // {height, width}
+using Dims4 = std::array<int64_t, 4>;  // NHWC, or a TF filter [KH, KW, A, B]
+
+// Element-wise operations oneDNN can fuse after a conv/matmul (for later graph fusions).
+enum class EltwiseKind {
+  kRelu,      // alpha = negative slope (0: plain ReLU; LeakyRelu otherwise)
+  kClip,      // clamp to [alpha, beta] (Relu6: 0, 6)
+  kElu,       // alpha = scale of the negative part
+  kLogistic,  // sigmoid
+  kTanh,
+};
+struct EltwisePostOp {
+  EltwiseKind kind = EltwiseKind::kRelu;
+  float alpha = 0.0f;
+  float beta = 0.0f;
+};
+
+enum class ConvDirection {
+  kForward,       // Conv2D, DepthwiseConv2dNative (grouped)
+  kBackwardData,  // Conv2DBackpropInput (oneDNN deconvolution)
+};
+
+// A 2-D convolution over NHWC float tensors. `weights` are the dims of the TF filter, whose
+// bytes are HWIO:
+//   forward:       [KH, KW, src C / groups, dst C]; output channel o belongs to group
+//                  o / (dst C / groups). A depthwise filter [KH, KW, C, M] is exactly the
+//                  grouped filter [KH, KW, 1, C*M] with groups = C.
+//   backward data: [KH, KW, dst C, src C] (the filter of the forward conv whose input gradient
+//                  this is), groups = 1.
+// Dilations and pads are TF's (dilation 1 = dense); pads are those of the forward conv.
+struct ConvParams {
+  ConvDirection direction = ConvDirection::kForward;
+  Dims4 src{};
+  Dims4 weights{};
+  Dims4 dst{};
+  Dims2 strides{1, 1};
+  Dims2 dilations{1, 1};
+  Dims2 pad_l{0, 0};  // top, left
+  Dims2 pad_r{0, 0};  // bottom, right
+  int64_t groups = 1;
+  bool has_bias = false;  // bias: [dst C]
+  std::vector<EltwisePostOp> post_ops;
+};
+
+// dst[..., M, N] = op(A)[..., M, K] x op(B)[..., K, N] (+ bias[N]), row-major. `batch_a` and
+// `batch_b` have the same length (callers pad with leading 1s); a 1 broadcasts against the
+// other side, NumPy style. With transpose_a the bytes of A are [..., K, M] (same for B).
+struct MatMulParams {
+  std::vector<int64_t> batch_a;
+  std::vector<int64_t> batch_b;
+  int64_t m = 0;
+  int64_t k = 0;
+  int64_t n = 0;
+  bool transpose_a = false;
+  bool transpose_b = false;
+  // B is constant: bind_weights() reorders it once into oneDNN's preferred layout. Otherwise B
+  // is used in place every run (bind_weights() just records the pointer).
+  bool constant_weights = false;
+  bool has_bias = false;
+  std::vector<EltwisePostOp> post_ops;
+};
+
+enum class PoolKind {
+  kMax,                  // padding never wins
+  kAvgExcludePadding,    // divides by the number of non-padded elements (TF's AvgPool)
+};
+
+struct PoolParams {
+  PoolKind kind = PoolKind::kMax;
+  Dims4 src{};  // NHWC
+  Dims4 dst{};  // NHWC
+  Dims2 kernel{1, 1};
+  Dims2 strides{1, 1};
+  Dims2 pad_l{0, 0};
+  Dims2 pad_r{0, 0};
+};
+
+// Buffers of one run. Activations are plain NHWC / row-major float.
+struct RunBuffers {
+  const void* src = nullptr;
+  const void* bias = nullptr;  // when the params said has_bias
+  void* dst = nullptr;
+  void* scratch = nullptr;     // scratch_bytes() bytes, kTensorAlignment-aligned
+};
+
+// A built oneDNN primitive with its memory objects. Not thread-safe: one per kernel instance.
+class DnnlOp {
+ public:
+  ~DnnlOp();
+  DnnlOp(const DnnlOp&) = delete;
+  DnnlOp& operator=(const DnnlOp&) = delete;
+
+  // Scratch run() needs (user-managed scratchpad).
+  size_t scratch_bytes() const;
+  // Bytes the op holds for reordered weights (0 when weights are used in place).
+  size_t packed_weights_bytes() const;
+  // Supplies the weights in their TF layout. When oneDNN wants another layout they are
+  // reordered into a buffer the op allocated at creation; otherwise the pointer is used in
+  // place and the caller keeps the bytes alive. Call once at prepare for constant weights, or
+  // before every run for weights computed at run time. Never allocates.
+  Status bind_weights(const void* user_weights);
+  // Executes. Never allocates.
+  Status run(const RunBuffers& buffers);
+
+  struct Impl;
+  explicit DnnlOp(std::unique_ptr<Impl> impl);
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// Builders, called at prepare time. Errors name no node: callers add context.
+Result<std::unique_ptr<DnnlOp>> make_conv(const ConvParams& params);
+Result<std::unique_ptr<DnnlOp>> make_matmul(const MatMulParams& params);
+Result<std::unique_ptr<DnnlOp>> make_pool(const PoolParams& params);
+
+// Largest rank oneDNN accepts for a matmul operand (batch dims + 2).
+int max_matmul_rank();
+
+}  // namespace dnnl_adapter
+}  // namespace pbmem
