@@ -39,10 +39,9 @@ struct NpyDType {
 
 // What we read and write. Everything else (complex, strings, objects, datetimes) is refused.
 constexpr NpyDType kNpyDTypes[] = {
-    {"f4", DType::kFloat},  {"f8", DType::kDouble}, {"f2", DType::kHalf},
-    {"i4", DType::kInt32},  {"i8", DType::kInt64},  {"i2", DType::kInt16},
-    {"i1", DType::kInt8},   {"u1", DType::kUInt8},  {"u2", DType::kUInt16},
-    {"u4", DType::kUInt32}, {"u8", DType::kUInt64}, {"b1", DType::kBool},
+    {"f4", DType::kFloat},  {"f8", DType::kDouble}, {"f2", DType::kHalf},   {"i4", DType::kInt32},
+    {"i8", DType::kInt64},  {"i2", DType::kInt16},  {"i1", DType::kInt8},   {"u1", DType::kUInt8},
+    {"u2", DType::kUInt16}, {"u4", DType::kUInt32}, {"u8", DType::kUInt64}, {"b1", DType::kBool},
 };
 
 const char* npy_code(DType dtype) {
@@ -65,10 +64,14 @@ std::string supported_descrs() {
 // NumPy's names in messages about .npy files: "float32", not TF's "float".
 const char* numpy_name(DType dtype) {
   switch (dtype) {
-    case DType::kFloat: return "float32";
-    case DType::kDouble: return "float64";
-    case DType::kHalf: return "float16";
-    default: return dtype_name(dtype);
+    case DType::kFloat:
+      return "float32";
+    case DType::kDouble:
+      return "float64";
+    case DType::kHalf:
+      return "float16";
+    default:
+      return dtype_name(dtype);
   }
 }
 
@@ -172,8 +175,8 @@ class HeaderParser {
  private:
   template <typename... Args>
   Status error(const Args&... args) const {
-    return invalid_argument(where(name_), " has a malformed .npy header at character ", pos_,
-                            ": ", args...);
+    return invalid_argument(where(name_), " has a malformed .npy header at character ", pos_, ": ",
+                            args...);
   }
   void skip_space() {
     while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\t' ||
@@ -218,7 +221,8 @@ class HeaderParser {
     size_t end = text_.find(quote, pos_);
     if (end == std::string_view::npos) return error("unterminated string");
     std::string_view body = text_.substr(pos_, end - pos_);
-    if (body.find('\\') != std::string_view::npos) return error("escapes in strings are not supported");
+    if (body.find('\\') != std::string_view::npos)
+      return error("escapes in strings are not supported");
     out->kind = PyValue::Kind::kString;
     out->text = std::string(body);
     pos_ = end + 1;
@@ -244,8 +248,9 @@ class HeaderParser {
   Status parse_sequence(PyValue* out, int depth) {
     char open = text_[pos_++];
     char close = open == '(' ? ')' : open == '[' ? ']' : '}';
-    out->kind = open == '(' ? PyValue::Kind::kTuple
-                : open == '[' ? PyValue::Kind::kList : PyValue::Kind::kDict;
+    out->kind = open == '('   ? PyValue::Kind::kTuple
+                : open == '[' ? PyValue::Kind::kList
+                              : PyValue::Kind::kDict;
     bool saw_comma = false;
     while (true) {
       skip_space();
@@ -306,7 +311,9 @@ Status header_from_dict(const std::vector<std::pair<std::string, PyValue>>& entr
   }
   if (descr == nullptr || fortran == nullptr || shape == nullptr) {
     return invalid_argument(where(name), ": the .npy header lacks '",
-                            descr == nullptr ? "descr" : fortran == nullptr ? "fortran_order" : "shape",
+                            descr == nullptr     ? "descr"
+                            : fortran == nullptr ? "fortran_order"
+                                                 : "shape",
                             "'");
   }
   if (descr->kind == PyValue::Kind::kList || descr->kind == PyValue::Kind::kTuple) {
@@ -317,7 +324,8 @@ Status header_from_dict(const std::vector<std::pair<std::string, PyValue>>& entr
     return invalid_argument(where(name), ": 'descr' in the .npy header must be a string");
   }
   if (fortran->kind != PyValue::Kind::kBool) {
-    return invalid_argument(where(name), ": 'fortran_order' in the .npy header must be True or False");
+    return invalid_argument(where(name),
+                            ": 'fortran_order' in the .npy header must be True or False");
   }
   if (shape->kind != PyValue::Kind::kTuple) {
     return invalid_argument(where(name), ": 'shape' in the .npy header must be a tuple of ints");
@@ -381,8 +389,8 @@ Result<size_t> parse_preamble(std::string_view bytes, const std::string& name,
   if (bytes.size() < preamble) {
     return data_loss(where(name), " is truncated inside the .npy preamble");
   }
-  *header_len = read_le(reinterpret_cast<const uint8_t*>(bytes.data()) + kMagicBytes + kVersionBytes,
-                        len_bytes);
+  *header_len = read_le(
+      reinterpret_cast<const uint8_t*>(bytes.data()) + kMagicBytes + kVersionBytes, len_bytes);
   return preamble;
 }
 
@@ -528,8 +536,8 @@ std::string serialize_npy(const Tensor& tensor) {
   bool v2 = unpadded + kHeaderAlignment > kMaxHeaderLenV1;
   size_t len_bytes = v2 ? kHeaderLenBytesV2 : kHeaderLenBytesV1;
   size_t prefix = kMagicBytes + kVersionBytes + len_bytes;
-  size_t total = (prefix + dict.size() + 1 + kHeaderAlignment - 1) / kHeaderAlignment *
-                 kHeaderAlignment;
+  size_t total =
+      (prefix + dict.size() + 1 + kHeaderAlignment - 1) / kHeaderAlignment * kHeaderAlignment;
   size_t header_len = total - prefix;
   dict.append(header_len - dict.size() - 1, ' ');
   dict.push_back('\n');
@@ -537,11 +545,14 @@ std::string serialize_npy(const Tensor& tensor) {
   std::string out(kMagic, kMagicBytes);
   out.push_back(static_cast<char>(v2 ? 2 : 1));
   out.push_back(0);
-  for (size_t i = 0; i < len_bytes; ++i) out.push_back(static_cast<char>((header_len >> (8 * i)) & 0xFF));
+  for (size_t i = 0; i < len_bytes; ++i)
+    out.push_back(static_cast<char>((header_len >> (8 * i)) & 0xFF));
   out += dict;
   out.append(static_cast<const char*>(tensor.raw_data()), tensor.num_bytes());
   return out;
 }
+
+bool npy_can_store(DType dtype) { return npy_code(dtype) != nullptr; }
 
 Status write_npy(const Tensor& tensor, const std::string& path) {
   if (!tensor.valid() || npy_code(tensor.dtype()) == nullptr) {

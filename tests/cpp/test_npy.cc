@@ -22,7 +22,8 @@ std::string preamble(int major, uint32_t header_len) {
   out.push_back(static_cast<char>(major));
   out.push_back(0);
   int len_bytes = major == 1 ? 2 : 4;
-  for (int i = 0; i < len_bytes; ++i) out.push_back(static_cast<char>((header_len >> (8 * i)) & 0xFF));
+  for (int i = 0; i < len_bytes; ++i)
+    out.push_back(static_cast<char>((header_len >> (8 * i)) & 0xFF));
   return out;
 }
 
@@ -133,18 +134,18 @@ TEST(Npy, WritesExactlyWhatNumPyWrites) {
 
 TEST(Npy, ReadsNumPyBoolScalarAnd1D) {
   // np.save(f, np.array([True, False, True]))
-  Result<Tensor> b = parse_npy(
-      make_npy("{'descr': '|b1', 'fortran_order': False, 'shape': (3,), }", std::string("\1\0\1", 3)),
-      "b.npy");
+  Result<Tensor> b = parse_npy(make_npy("{'descr': '|b1', 'fortran_order': False, 'shape': (3,), }",
+                                        std::string("\1\0\1", 3)),
+                               "b.npy");
   ASSERT_TRUE(b.ok()) << b.status().to_string();
   EXPECT_EQ(DType::kBool, b->dtype());
   EXPECT_EQ(Shape({3}), b->shape());
   // np.save(f, np.array(7, dtype=np.int64))
   int64_t seven = 7;
-  Result<Tensor> s = parse_npy(
-      make_npy("{'descr': '<i8', 'fortran_order': False, 'shape': (), }",
-               std::string(reinterpret_cast<const char*>(&seven), sizeof(seven))),
-      "s.npy");
+  Result<Tensor> s =
+      parse_npy(make_npy("{'descr': '<i8', 'fortran_order': False, 'shape': (), }",
+                         std::string(reinterpret_cast<const char*>(&seven), sizeof(seven))),
+                "s.npy");
   ASSERT_TRUE(s.ok()) << s.status().to_string();
   EXPECT_EQ(Shape(), s->shape());
   EXPECT_EQ(7, *s->data<int64_t>());
@@ -155,9 +156,9 @@ TEST(Npy, AcceptsOtherSpellingsNumPyMayUse) {
   // Versions 2.0 and 3.0, '=' byte order, double quotes, key order, no trailing comma,
   // Python 2 long suffix, 16-byte padding of old NumPy versions.
   for (int major : {2, 3}) {
-    Result<Tensor> t =
-        parse_npy(make_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", body, major),
-                  "v.npy");
+    Result<Tensor> t = parse_npy(
+        make_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", body, major),
+        "v.npy");
     EXPECT_TRUE(t.ok()) << t.status().to_string();
   }
   const char* dicts[] = {
@@ -180,31 +181,31 @@ TEST(Npy, AcceptsOtherSpellingsNumPyMayUse) {
 }
 
 TEST(Npy, NormalizesBoolBytes) {
-  Result<Tensor> b = parse_npy(
-      make_npy("{'descr': '|b1', 'fortran_order': False, 'shape': (2,), }", std::string("\x05\0", 2)),
-      "b.npy");
+  Result<Tensor> b = parse_npy(make_npy("{'descr': '|b1', 'fortran_order': False, 'shape': (2,), }",
+                                        std::string("\x05\0", 2)),
+                               "b.npy");
   ASSERT_TRUE(b.ok());
   EXPECT_EQ(1, b->data<uint8_t>()[0]);
   EXPECT_EQ(0, b->data<uint8_t>()[1]);
 }
 
 TEST(Npy, TruncatedBody) {
-  expect_error(make_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (1,3), }",
-                        float_bytes({1, 2})),
-               {"is truncated: body has 8 bytes, shape (1,3) of float32 needs 12"});
+  expect_error(
+      make_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (1,3), }", float_bytes({1, 2})),
+      {"is truncated: body has 8 bytes, shape (1,3) of float32 needs 12"});
 }
 
 TEST(Npy, TrailingBytes) {
-  expect_error(make_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }",
-                        float_bytes({1, 2})),
-               {"4 trailing bytes", "needs 4"});
+  expect_error(
+      make_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }", float_bytes({1, 2})),
+      {"4 trailing bytes", "needs 4"});
 }
 
 TEST(Npy, BadMagicAndVersion) {
   expect_error("", {"bad magic"});
   expect_error("PK\3\4 this is a zip", {"not a .npy file"});
-  std::string v4 = make_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (), }",
-                            float_bytes({1}));
+  std::string v4 =
+      make_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (), }", float_bytes({1}));
   v4[6] = 4;
   expect_error(v4, {"version 4.0"});
   expect_error(preamble(1, 0).substr(0, 9), {"truncated"});
@@ -222,18 +223,22 @@ TEST(Npy, BadHeader) {
       {"{'descr': '<f4', 'fortran_order': False}", "lacks 'shape'"},
       {"{'descr': '<f4', 'shape': (1,)}", "lacks 'fortran_order'"},
       {"{'fortran_order': False, 'shape': (1,)}", "lacks 'descr'"},
-      {"{'descr': '<f4', 'fortran_order': False, 'shape': (1,), 'extra': 1}", "unexpected key 'extra'"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (1,), 'extra': 1}",
+       "unexpected key 'extra'"},
       {"{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (1,)}", "twice"},
       {"{'descr': '<f4', 'fortran_order': 0, 'shape': (1,)}", "must be True or False"},
       {"{'descr': '<f4', 'fortran_order': False, 'shape': [1]}", "tuple of ints"},
       {"{'descr': '<f4', 'fortran_order': False, 'shape': ('a',)}", "tuple of ints"},
       {"{'descr': '<f4', 'fortran_order': False, 'shape': (-1,)}", "unexpected character '-'"},
-      {"{'descr': '<f4', 'fortran_order': False, 'shape': (1,) } trailing", "after the header dict"},
-      {"{'descr': '<f4, 'fortran_order': False, 'shape': (1,)}", "expected ',' or '}' after the value of 'descr'"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (1,) } trailing",
+       "after the header dict"},
+      {"{'descr': '<f4, 'fortran_order': False, 'shape': (1,)}",
+       "expected ',' or '}' after the value of 'descr'"},
       {"{'descr': '<f4', 'fortran_order': False, 'shape': (1,)", "expected ',' or '}'"},
       {"{'descr': 3, 'fortran_order': False, 'shape': (1,)}", "'descr' in the .npy header must be"},
       {"{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,)}", "overflows"},
-      {"{'descr': '<f4', 'fortran_order': False, 'shape': (1,), 'x': ((((((((((((((((((((1,),),),),),),),),),),),),),),),),),),),)}",
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (1,), 'x': "
+       "((((((((((((((((((((1,),),),),),),),),),),),),),),),),),),),)}",
        "nested deeper"},
   };
   for (const Case& c : cases) {
@@ -243,9 +248,9 @@ TEST(Npy, BadHeader) {
 }
 
 TEST(Npy, BigEndian) {
-  expect_error(make_npy("{'descr': '>f4', 'fortran_order': False, 'shape': (1,), }",
-                        float_bytes({1})),
-               {"big endian", "'>f4'"});
+  expect_error(
+      make_npy("{'descr': '>f4', 'fortran_order': False, 'shape': (1,), }", float_bytes({1})),
+      {"big endian", "'>f4'"});
 }
 
 TEST(Npy, FortranOrder) {
@@ -260,27 +265,30 @@ TEST(Npy, UnsupportedDTypes) {
     const char* fragment;
   };
   const Case cases[] = {
-      {"'|O'", "object array"},     {"'<U3'", "string array"},    {"'|S4'", "string array"},
-      {"'|V8'", "structured"},      {"'<c8'", "does not support"}, {"'<M8[ns]'", "does not support"},
-      {"'|f4'", "byte order '|'"},  {"'f4'", "does not support"},  {"'x'", "not a NumPy type"},
-      {"[('a', '<f4'), ('b', '<i4')]", "structured array"},
+      {"'|O'", "object array"},      {"'<U3'", "string array"},
+      {"'|S4'", "string array"},     {"'|V8'", "structured"},
+      {"'<c8'", "does not support"}, {"'<M8[ns]'", "does not support"},
+      {"'|f4'", "byte order '|'"},   {"'f4'", "does not support"},
+      {"'x'", "not a NumPy type"},   {"[('a', '<f4'), ('b', '<i4')]", "structured array"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.descr);
-    expect_error(make_npy(std::string("{'descr': ") + c.descr +
-                              ", 'fortran_order': False, 'shape': (1,), }",
-                          float_bytes({1, 2})),
-                 {c.fragment});
+    expect_error(
+        make_npy(std::string("{'descr': ") + c.descr + ", 'fortran_order': False, 'shape': (1,), }",
+                 float_bytes({1, 2})),
+        {c.fragment});
   }
 }
 
 TEST(Npy, HugeShapeOverflows) {
-  expect_error(make_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 4), }",
-                        float_bytes({1})),
-               {"too large"});
-  expect_error(make_npy("{'descr': '<f8', 'fortran_order': False, 'shape': (1152921504606846976, 2), }",
-                        float_bytes({1})),
-               {"too large"});
+  expect_error(
+      make_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 4), }",
+               float_bytes({1})),
+      {"too large"});
+  expect_error(
+      make_npy("{'descr': '<f8', 'fortran_order': False, 'shape': (1152921504606846976, 2), }",
+               float_bytes({1})),
+      {"too large"});
   // Large but representable: a truncation error, not an allocation attempt.
   expect_error(make_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (1000000000, 1000), }",
                         float_bytes({1})),

@@ -1,0 +1,134 @@
+"""pbmem: run frozen TensorFlow models (.pb GraphDef files) on the CPU.
+
+    m = pbmem.load("model.pb", threads=0)
+    m.inputs       # [TensorSpec(name='x', dtype=dtype('float32'), shape=(None, 224, 224, 3))]
+    out = m.run({"x": x})                       # {'probs': array(...)}
+    out = m.run({"x:0": x}, outputs=["logits:0", "probs"])
+
+Every failure raises pbmem.Error (a RuntimeError) naming the file, node, op, input or argument
+at fault. Inputs must have exactly the placeholder's dtype (no silent casting); outputs are new
+NumPy arrays keyed by the names they were requested with. See docs/PYTHON_API.md.
+"""
+import collections
+import collections.abc
+import os
+
+from . import _pbmem
+
+Error = _pbmem.Error
+__version__ = _pbmem.__version__
+
+_MAX_THREADS = 2**31 - 1
+_MAX_DIM = 2**63 - 1
+
+__all__ = ["Error", "Model", "TensorSpec", "load", "supported_ops", "__version__"]
+
+TensorSpec = collections.namedtuple("TensorSpec", ["name", "dtype", "shape"])
+TensorSpec.__doc__ = """An input or output: name, numpy dtype (None if NumPy has no equivalent)
+and shape (a tuple with None for unknown dims, or None when even the rank is unknown)."""
+
+
+def _specs(raw):
+    return [TensorSpec(*item) for item in raw]
+
+
+def _check_name(value, what):
+    if not isinstance(value, str):
+        raise Error(f"{what} must be a str, got {type(value).__name__}")
+    return value
+
+
+def _output_names(outputs):
+    if outputs is None:
+        return []
+    if isinstance(outputs, str):
+        return [outputs]
+    try:
+        names = list(outputs)
+    except TypeError:
+        raise Error(f"outputs must be a list of names, got {type(outputs).__name__}") from None
+    return [_check_name(n, "each output name") for n in names]
+
+
+def _input_shapes(input_shapes):
+    if input_shapes is None:
+        return {}
+    if not isinstance(input_shapes, collections.abc.Mapping):
+        raise Error(f"input_shapes must be a dict name -> shape, got {type(input_shapes).__name__}")
+    shapes = {}
+    for name, dims in input_shapes.items():
+        _check_name(name, "each input_shapes key")
+        try:
+            dims = tuple(dims)
+        except TypeError:
+            raise Error(f"input_shapes['{name}'] must be a sequence of ints, got "
+                        f"{type(dims).__name__}") from None
+        for d in dims:
+            if isinstance(d, bool) or not hasattr(d, "__index__") or not 0 <= int(d) <= _MAX_DIM:
+                raise Error(f"input_shapes['{name}'] must hold non-negative ints, got {dims!r}")
+        shapes[name] = [int(d) for d in dims]
+    return shapes
+
+
+class Model:
+    """A loaded model. Create it with pbmem.load()."""
+
+    def __init__(self, impl):
+        self._impl = impl
+
+    @property
+    def path(self):
+        return self._impl.path
+
+    @property
+    def threads(self):
+        return self._impl.threads
+
+    @property
+    def inputs(self):
+        """The model's Placeholders, in file order."""
+        return _specs(self._impl.inputs())
+
+    @property
+    def outputs(self):
+        """The default outputs (the graph's sinks)."""
+        return _specs(self._impl.outputs())
+
+    def run(self, feeds, outputs=None, input_shapes=None):
+        """Runs the model. feeds: dict name ("x" or "x:0") -> array-like of the input's dtype.
+        outputs: names to compute (default: the sinks). Returns {name: numpy array}."""
+        if not isinstance(feeds, collections.abc.Mapping):
+            raise Error(f"feeds must be a dict name -> array, got {type(feeds).__name__}")
+        feed_dict = {_check_name(name, "each feed name"): value for name, value in feeds.items()}
+        return self._impl.run(feed_dict, _output_names(outputs), _input_shapes(input_shapes))
+
+    def summary(self):
+        """A dict: path, file_bytes, num_nodes, inputs, outputs, op_histogram (op -> count, most
+        frequent first), num_params, weight_bytes, unsupported."""
+        s = self._impl.summary()
+        s["inputs"] = _specs(s["inputs"])
+        s["outputs"] = _specs(s["outputs"])
+        return s
+
+    def __repr__(self):
+        return f"<pbmem.Model '{self.path}' inputs={self.inputs} outputs={self.outputs}>"
+
+
+def load(path, threads=0):
+    """Loads a frozen GraphDef. threads: worker threads for run(), 0 = all cores."""
+    try:
+        path = os.fspath(path)
+    except TypeError:
+        raise Error(f"path must be a str or os.PathLike, got {type(path).__name__}") from None
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if isinstance(threads, bool) or not isinstance(threads, int):
+        raise Error(f"threads must be an int, got {type(threads).__name__}")
+    if not 0 <= threads <= _MAX_THREADS:
+        raise Error(f"threads must be >= 0 (0 = all cores), got {threads}")
+    return Model(_pbmem.load(path, threads))
+
+
+def supported_ops():
+    """The TensorFlow op types pbmem can run, sorted."""
+    return list(_pbmem.supported_ops())

@@ -1,0 +1,139 @@
+// The `pbmem` command line: inspect, run, example, ops. Every failure — a bad flag, a bad file, a
+// failed run, even an unexpected exception — ends as one line "pbmem: error: <message>" on stderr
+// and exit code 1.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+#include <new>
+#include <string>
+
+#include "cli/commands.h"
+#include "cli/version.h"
+#include "example/mobilenet_example.h"
+#include "kernels/kernel.h"
+
+namespace pbmem::cli {
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitError = 1;
+constexpr uint64_t kDefaultExampleSeed = 1;
+
+// Status messages may span lines (lists of unsupported ops); the CLI prints exactly one line.
+std::string one_line(const std::string& message) {
+  std::string out;
+  bool first_break = true;
+  for (size_t i = 0; i < message.size(); ++i) {
+    if (message[i] != '\n') {
+      out += message[i];
+      continue;
+    }
+    while (i + 1 < message.size() && (message[i + 1] == ' ' || message[i + 1] == '\t')) ++i;
+    if (!out.empty() && out.back() != ' ') out += first_break && out.back() == ':' ? " " : "; ";
+    first_break = false;
+  }
+  return out;
+}
+
+int fail(const std::string& message) {
+  std::fprintf(stderr, "pbmem: error: %s\n", one_line(message).c_str());
+  return kExitError;
+}
+
+int finish(const Status& status) {
+  std::fflush(stdout);
+  return status.ok() ? kExitOk : fail(status.message());
+}
+
+Status ops_command() {
+  for (const std::string& op : OpRegistry::global().ops()) std::printf("%s\n", op.c_str());
+  return ok_status();
+}
+
+Status example_command(const std::string& path, uint64_t seed) {
+  PBMEM_RETURN_IF_ERROR(write_example_model(path, seed));
+  std::printf("wrote %s (MobileNet v1 shaped, 224x224x3 input, seed %llu)\n", path.c_str(),
+              static_cast<unsigned long long>(seed));
+  return ok_status();
+}
+
+// Vector options take every following value, so `run --input a=x.npy model.pb` puts the model
+// path into --input. Such a trailing value without '=' is the model.
+void recover_model_positional(CLI::App& run, RunArgs& args) {
+  if (!args.model.empty() || run.parse_order().empty()) return;
+  const CLI::Option* last = run.parse_order().back();
+  std::vector<std::string>* values = nullptr;
+  if (last->check_name("--input")) values = &args.inputs;
+  if (last->check_name("--output")) values = &args.outputs;
+  if (last->check_name("--input-shape")) values = &args.input_shapes;
+  if (values == nullptr || values->empty() || values->back().find('=') != std::string::npos) return;
+  args.model = values->back();
+  values->pop_back();
+}
+
+int run_cli(int argc, char** argv) {
+  CLI::App app("pbmem: runs frozen TensorFlow models (.pb GraphDef) on the CPU", "pbmem");
+  app.set_version_flag("--version", std::string("pbmem ") + kPbmemVersion);
+  app.require_subcommand(1);
+
+  InspectArgs inspect_args;
+  CLI::App* inspect = app.add_subcommand("inspect", "Show a model's inputs, outputs, ops and size");
+  inspect->add_option("model", inspect_args.model, "Frozen GraphDef (.pb)")->required();
+  inspect->add_flag("--json", inspect_args.json, "Print JSON instead of text");
+
+  RunArgs run_args;
+  CLI::App* run = app.add_subcommand("run", "Run a model on .npy inputs");
+  run->add_option("model", run_args.model, "Frozen GraphDef (.pb)");
+  run->add_option("--input,-i", run_args.inputs, "NAME=FILE.npy (name or name:0), one per input");
+  run->add_option("--output,-o", run_args.outputs,
+                  "NAME or NAME=FILE.npy: outputs to compute (default: the graph's sinks)");
+  run->add_option("--output-dir", run_args.output_dir,
+                  "Write each output as DIR/<name with / and : replaced by _>.npy");
+  run->add_option("--input-shape", run_args.input_shapes,
+                  "NAME=d0,d1,...: concrete shape for an input with unknown dims");
+  run->add_option("--threads", run_args.threads, "Worker threads (0 = all cores)");
+
+  std::string example_path;
+  uint64_t example_seed = kDefaultExampleSeed;
+  CLI::App* example =
+      app.add_subcommand("example", "Write the built-in MobileNet-v1-shaped example model");
+  example->add_option("out", example_path, "Output .pb path")->required();
+  example->add_option("--seed", example_seed, "Seed of the random weights");
+
+  CLI::App* ops = app.add_subcommand("ops", "List the supported TensorFlow ops");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);  // --help, --version
+  } catch (const CLI::ParseError& e) {
+    return fail(e.what());
+  }
+
+  if (inspect->parsed()) return finish(inspect_command(inspect_args));
+  if (run->parsed()) {
+    recover_model_positional(*run, run_args);
+    if (run_args.model.empty()) return fail("run: the MODEL argument is required");
+    return finish(run_command(run_args));
+  }
+  if (example->parsed()) return finish(example_command(example_path, example_seed));
+  if (ops->parsed()) return finish(ops_command());
+  return fail("a subcommand is required (inspect, run, example, ops)");
+}
+
+}  // namespace
+
+}  // namespace pbmem::cli
+
+int main(int argc, char** argv) {
+  try {
+    return pbmem::cli::run_cli(argc, argv);
+  } catch (const std::bad_alloc&) {
+    return pbmem::cli::fail("out of memory");
+  } catch (const std::exception& e) {
+    return pbmem::cli::fail(std::string("unexpected failure: ") + e.what());
+  } catch (...) {
+    return pbmem::cli::fail("unexpected failure");
+  }
+}
