@@ -14,6 +14,12 @@ constexpr int kFixed32Bytes = 4;
 constexpr int kFixed64Bytes = 8;
 }  // namespace
 
+namespace {
+std::string field_number_suffix(uint64_t field_number) {
+  return field_number == 0 ? std::string() : str_cat(" of field ", field_number);
+}
+}  // namespace
+
 const char* wire_type_name(WireType type) {
   switch (type) {
     case WireType::kVarint: return "varint";
@@ -54,20 +60,22 @@ Status ProtoReader::wrong_wire_type(const ProtoField& field, const char* field_n
                    ", expected ", wire_type_name(expected));
 }
 
-Status ProtoReader::read_varint(uint64_t* out, const char* what) {
+Status ProtoReader::read_varint(uint64_t* out, const char* what, uint64_t field_number) {
   uint64_t start = pos_;
   if (decode_varint(base_, &pos_, end_, out)) return ok_status();
   // decode_varint fails on 10 continued bytes (over-long) or on running out of bytes first.
   bool truncated = end_ - start < static_cast<uint64_t>(kMaxVarintBytes);
   return corrupt(start, str_cat(truncated ? "truncated " : "over-long (more than 10 bytes) ",
-                                "varint (", what, ")"));
+                                "varint (", what, field_number_suffix(field_number), ")"));
 }
 
-Status ProtoReader::read_fixed(int num_bytes, uint64_t* out, const char* what) {
+Status ProtoReader::read_fixed(int num_bytes, uint64_t* out, const char* what,
+                               uint64_t field_number) {
   uint64_t width = static_cast<uint64_t>(num_bytes);
   if (end_ - pos_ < width) {
-    return corrupt(pos_, str_cat("truncated ", num_bytes, "-byte ", what, " (only ",
-                                 end_ - pos_, " bytes left)"));
+    return corrupt(pos_, str_cat("truncated ", num_bytes, "-byte ", what,
+                                 field_number_suffix(field_number), " (only ", end_ - pos_,
+                                 " bytes left)"));
   }
   uint64_t value = 0;
   for (uint64_t b = 0; b < width; ++b) value |= uint64_t{base_[pos_ + b]} << (8 * b);
@@ -87,26 +95,25 @@ Status ProtoReader::next(ProtoField* field) {
     return corrupt(field->offset, str_cat("invalid field number ", number));
   }
   field->number = static_cast<uint32_t>(number);
-  std::string field_label = str_cat("field ", number);
   switch (wire) {
     case static_cast<uint64_t>(WireType::kVarint):
       field->wire_type = WireType::kVarint;
-      return read_varint(&field->value, field_label.c_str());
+      return read_varint(&field->value, "value", number);
     case static_cast<uint64_t>(WireType::kFixed64):
       field->wire_type = WireType::kFixed64;
-      return read_fixed(kFixed64Bytes, &field->value, field_label.c_str());
+      return read_fixed(kFixed64Bytes, &field->value, "value", number);
     case static_cast<uint64_t>(WireType::kFixed32):
       field->wire_type = WireType::kFixed32;
-      return read_fixed(kFixed32Bytes, &field->value, field_label.c_str());
+      return read_fixed(kFixed32Bytes, &field->value, "value", number);
     case static_cast<uint64_t>(WireType::kLengthDelimited): {
       field->wire_type = WireType::kLengthDelimited;
       uint64_t length_offset = pos_;
       uint64_t length = 0;
-      PBMEM_RETURN_IF_ERROR(read_varint(&length, str_cat("length of ", field_label).c_str()));
+      PBMEM_RETURN_IF_ERROR(read_varint(&length, "length", number));
       if (length > end_ - pos_) {
         return corrupt(length_offset,
-                       str_cat(field_label, " has length ", length, " but only ", end_ - pos_,
-                               " bytes are left"));
+                       str_cat("field ", number, " has length ", length, " but only ",
+                               end_ - pos_, " bytes are left"));
       }
       field->bytes_offset = pos_;
       field->bytes = std::string_view(reinterpret_cast<const char*>(base_ + pos_), length);
@@ -117,9 +124,9 @@ Status ProtoReader::next(ProtoField* field) {
       field->wire_type = WireType::kStartGroup;
       return skip_group(field->number, field->offset);
     case static_cast<uint64_t>(WireType::kEndGroup):
-      return corrupt(field->offset, str_cat("unmatched end-group tag for ", field_label));
+      return corrupt(field->offset, str_cat("unmatched end-group tag for field ", number));
     default:
-      return corrupt(field->offset, str_cat("invalid wire type ", wire, " for ", field_label));
+      return corrupt(field->offset, str_cat("invalid wire type ", wire, " for field ", number));
   }
 }
 

@@ -93,8 +93,9 @@ class ProtoReader {
   Status read_repeated_fixed64(const ProtoField& field, const char* field_name, Fn&& fn) const;
 
  private:
-  Status read_varint(uint64_t* out, const char* what);
-  Status read_fixed(int num_bytes, uint64_t* out, const char* what);
+  // `what` names the value for errors; field_number (when not 0) is the field it belongs to.
+  Status read_varint(uint64_t* out, const char* what, uint64_t field_number = 0);
+  Status read_fixed(int num_bytes, uint64_t* out, const char* what, uint64_t field_number = 0);
   Status skip_group(uint32_t number, uint64_t group_offset);
 
   const uint8_t* base_;
