@@ -112,9 +112,11 @@ Status Model::initialise(const Options& options) {
     }
   }
 
-  for (int index : graph_.placeholders()) {
+  for (int index = 0; index < graph_.num_nodes(); ++index) {
+    if (!is_input_op(graph_.node(index).op)) continue;
     const auto& outs = infos_[static_cast<size_t>(index)];
     TensorSpec spec{graph_.node(index).name, DType::kInvalid, Shape::unknown_rank()};
+    spec.has_default = graph_.node(index).op == "PlaceholderWithDefault";
     if (!outs.empty()) {
       spec.dtype = outs[0].dtype;
       spec.shape = outs[0].shape;

@@ -25,6 +25,7 @@ struct TensorSpec {
   std::string name;  // "x:0" style for outputs with port > 0, plain node name otherwise
   DType dtype = DType::kInvalid;
   Shape shape;       // partial: unknown dims are kUnknownDim
+  bool has_default = false;  // PlaceholderWithDefault: feeding it is optional
 };
 
 struct OpCount {
