@@ -51,6 +51,20 @@ Status ops_command() {
   return ok_status();
 }
 
+// CLI11 would accept "-5" for a uint64_t and wrap it around; seeds are plain decimal numbers.
+Result<uint64_t> parse_seed(const std::string& text) {
+  uint64_t value = 0;
+  constexpr uint64_t kBase = 10;
+  for (char c : text) {
+    if (c < '0' || c > '9' || __builtin_mul_overflow(value, kBase, &value) ||
+        __builtin_add_overflow(value, static_cast<uint64_t>(c - '0'), &value)) {
+      return invalid_argument("--seed must be an integer in [0, 2^64), got '", text, "'");
+    }
+  }
+  if (text.empty()) return invalid_argument("--seed must not be empty");
+  return value;
+}
+
 Status example_command(const std::string& path, uint64_t seed) {
   PBMEM_RETURN_IF_ERROR(write_example_model(path, seed));
   std::printf("wrote %s (MobileNet v1 shaped, 224x224x3 input, seed %llu)\n", path.c_str(),
@@ -58,18 +72,36 @@ Status example_command(const std::string& path, uint64_t seed) {
   return ok_status();
 }
 
-// Vector options take every following value, so `run --input a=x.npy model.pb` puts the model
-// path into --input. Such a trailing value without '=' is the model.
-void recover_model_positional(CLI::App& run, RunArgs& args) {
-  if (!args.model.empty() || run.parse_order().empty()) return;
-  const CLI::Option* last = run.parse_order().back();
-  std::vector<std::string>* values = nullptr;
-  if (last->check_name("--input")) values = &args.inputs;
-  if (last->check_name("--output")) values = &args.outputs;
-  if (last->check_name("--input-shape")) values = &args.input_shapes;
-  if (values == nullptr || values->empty() || values->back().find('=') != std::string::npos) return;
-  args.model = values->back();
-  values->pop_back();
+// Vector options take every following value, so `run --input a=x.npy model.pb ...` puts the
+// model path into --input. --input and --input-shape values always contain '=', so a value
+// without one is the model; for --output (whose values may be bare names) only a trailing value
+// of the last flag on the command line can be the model.
+void recover_model_positional(const CLI::App& run, RunArgs& args) {
+  if (!args.model.empty()) return;
+  std::vector<std::string> stray;
+  for (std::vector<std::string>* values : {&args.inputs, &args.input_shapes}) {
+    for (auto it = values->begin(); it != values->end();) {
+      if (it->find('=') == std::string::npos) {
+        stray.push_back(*it);
+        it = values->erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  if (stray.size() == 1) {
+    args.model = stray[0];
+    return;
+  }
+  if (!stray.empty()) {
+    args.inputs.insert(args.inputs.end(), stray.begin(), stray.end());  // reported as malformed
+    return;
+  }
+  if (run.parse_order().empty() || !run.parse_order().back()->check_name("--output")) return;
+  if (!args.outputs.empty() && args.outputs.back().find('=') == std::string::npos) {
+    args.model = args.outputs.back();
+    args.outputs.pop_back();
+  }
 }
 
 int run_cli(int argc, char** argv) {
@@ -95,11 +127,11 @@ int run_cli(int argc, char** argv) {
   run->add_option("--threads", run_args.threads, "Worker threads (0 = all cores)");
 
   std::string example_path;
-  uint64_t example_seed = kDefaultExampleSeed;
+  std::string example_seed_text = std::to_string(kDefaultExampleSeed);
   CLI::App* example =
       app.add_subcommand("example", "Write the built-in MobileNet-v1-shaped example model");
   example->add_option("out", example_path, "Output .pb path")->required();
-  example->add_option("--seed", example_seed, "Seed of the random weights");
+  example->add_option("--seed", example_seed_text, "Seed of the random weights (default 1)");
 
   CLI::App* ops = app.add_subcommand("ops", "List the supported TensorFlow ops");
 
@@ -117,7 +149,10 @@ int run_cli(int argc, char** argv) {
     if (run_args.model.empty()) return fail("run: the MODEL argument is required");
     return finish(run_command(run_args));
   }
-  if (example->parsed()) return finish(example_command(example_path, example_seed));
+  if (example->parsed()) {
+    Result<uint64_t> seed = parse_seed(example_seed_text);
+    return finish(seed.ok() ? example_command(example_path, *seed) : seed.status());
+  }
   if (ops->parsed()) return finish(ops_command());
   return fail("a subcommand is required (inspect, run, example, ops)");
 }

@@ -26,6 +26,7 @@ constexpr double kBnOffsetStddev = 0.05;  // offset ~ N(0, s)
 constexpr double kBnMeanStddev = 0.05;    // moving mean ~ N(0, s)
 constexpr double kBnVarianceMin = 0.5;    // moving variance ~ U(min, min + range) > 0
 constexpr double kBnVarianceRange = 1.0;
+constexpr double kLogitGain = 4.0;
 constexpr double kLogitBiasStddev = 0.01;
 
 // The 13 depthwise-separable blocks of MobileNet v1: pointwise output channels and stride.
@@ -176,8 +177,9 @@ class Builder {
         {{"T", AttrDef::dtype(DType::kFloat)},
          {"Tidx", AttrDef::dtype(DType::kInt32)},
          {"keep_dims", AttrDef::boolean(false)}});
-    // Glorot-like scale for the linear layer: logits of order 1.
-    double stddev = std::sqrt(1.0 / static_cast<double>(features));
+    // Pooled features are small and alike across classes; the gain spreads the logits so the
+    // Softmax has clear winners, like a trained classifier's.
+    double stddev = kLogitGain / std::sqrt(static_cast<double>(features));
     std::string w = constant(scope + "/weights", Shape{features, kNumClasses},
                              [&] { return stddev * rng_.normal(); });
     std::string b = constant(scope + "/biases", Shape{kNumClasses},
