@@ -7,6 +7,14 @@ namespace pbmem {
 namespace array_detail {
 namespace {
 
+// Upper bound on Split/Unpack outputs, so that a corrupt attribute cannot request billions.
+constexpr int64_t kMaxOutputs = 1 << 20;
+
+Status check_output_count(const InferContext& ctx, const char* attr, int64_t n) {
+  if (n > kMaxOutputs) return ctx.error("attribute '", attr, "' = ", n, " exceeds the limit of ", kMaxOutputs, " outputs");
+  return ok_status();
+}
+
 Shape unknown_dims(int rank) { return Shape(std::vector<int64_t>(static_cast<size_t>(rank), kUnknownDim)); }
 
 // Copy between a whole tensor and one piece of it: the piece has the whole's dims except along
@@ -222,6 +230,7 @@ class UnpackKernel : public PiecesKernel {
     PBMEM_ASSIGN_OR_RETURN(int64_t num, ctx.node().attr_int("num"));
     PBMEM_ASSIGN_OR_RETURN(int64_t raw_axis, ctx.node().attr_int_or("axis", 0));
     if (num < 0) return ctx.error("attribute 'num' must be non-negative, got ", num);
+    PBMEM_RETURN_IF_ERROR(check_output_count(ctx, "num", num));
     const Shape& in = ctx.input_shape(0);
     if (!in.known_rank()) {
       for (int k = 0; k < num; ++k) ctx.set_output(k, dtype, Shape::unknown_rank());
@@ -256,6 +265,7 @@ class SplitKernel : public PiecesKernel {
     PBMEM_RETURN_IF_ERROR(expect_index_dtype(ctx, axis_index, "axis"));
     PBMEM_ASSIGN_OR_RETURN(int64_t num, ctx.node().attr_int("num_split"));
     if (num < 1) return ctx.error("attribute 'num_split' must be at least 1, got ", num);
+    PBMEM_RETURN_IF_ERROR(check_output_count(ctx, "num_split", num));
     const Shape& in = ctx.input_shape(value_index);
     PBMEM_ASSIGN_OR_RETURN(const Tensor* axis_t, shape_input(ctx, axis_index, "axis"));
     const Tensor* sizes_t = nullptr;

@@ -31,17 +31,17 @@ float resize_scale(int64_t in, int64_t out, bool align_corners) {
                                   : static_cast<float>(in) / static_cast<float>(out);
 }
 
+// Element readers for bilinear (functors, so the per-element call inlines).
 template <typename T>
-float to_float(const T* p) {
-  return static_cast<float>(*p);
-}
-
-// Reads one element of a 16-bit float dtype as float.
-float reduced_to_float(const void* p, DType dtype) {
-  uint16_t bits;
-  std::memcpy(&bits, p, sizeof(bits));
-  return dtype == DType::kHalf ? half_to_float(bits) : bfloat16_to_float(bits);
-}
+struct ReadAsFloat {
+  float operator()(const T* p) const { return static_cast<float>(*p); }
+};
+struct ReadHalf {
+  float operator()(const uint16_t* p) const { return half_to_float(*p); }
+};
+struct ReadBFloat16 {
+  float operator()(const uint16_t* p) const { return bfloat16_to_float(*p); }
+};
 
 class ResizeKernel : public Kernel {
  public:
@@ -108,20 +108,16 @@ class ResizeKernel : public Kernel {
     }
     const Tensor& in = ctx.input(0);
     switch (in.dtype()) {
-      case DType::kFloat: run_bilinear<float>(ctx, to_float<float>); break;
-      case DType::kDouble: run_bilinear<double>(ctx, to_float<double>); break;
-      case DType::kInt8: run_bilinear<int8_t>(ctx, to_float<int8_t>); break;
-      case DType::kUInt8: run_bilinear<uint8_t>(ctx, to_float<uint8_t>); break;
-      case DType::kInt16: run_bilinear<int16_t>(ctx, to_float<int16_t>); break;
-      case DType::kUInt16: run_bilinear<uint16_t>(ctx, to_float<uint16_t>); break;
-      case DType::kInt32: run_bilinear<int32_t>(ctx, to_float<int32_t>); break;
-      case DType::kInt64: run_bilinear<int64_t>(ctx, to_float<int64_t>); break;
-      case DType::kHalf:
-        run_bilinear<uint16_t>(ctx, [](const uint16_t* p) { return reduced_to_float(p, DType::kHalf); });
-        break;
-      case DType::kBFloat16:
-        run_bilinear<uint16_t>(ctx, [](const uint16_t* p) { return reduced_to_float(p, DType::kBFloat16); });
-        break;
+      case DType::kFloat: run_bilinear<float>(ctx, ReadAsFloat<float>()); break;
+      case DType::kDouble: run_bilinear<double>(ctx, ReadAsFloat<double>()); break;
+      case DType::kInt8: run_bilinear<int8_t>(ctx, ReadAsFloat<int8_t>()); break;
+      case DType::kUInt8: run_bilinear<uint8_t>(ctx, ReadAsFloat<uint8_t>()); break;
+      case DType::kInt16: run_bilinear<int16_t>(ctx, ReadAsFloat<int16_t>()); break;
+      case DType::kUInt16: run_bilinear<uint16_t>(ctx, ReadAsFloat<uint16_t>()); break;
+      case DType::kInt32: run_bilinear<int32_t>(ctx, ReadAsFloat<int32_t>()); break;
+      case DType::kInt64: run_bilinear<int64_t>(ctx, ReadAsFloat<int64_t>()); break;
+      case DType::kHalf: run_bilinear<uint16_t>(ctx, ReadHalf()); break;
+      case DType::kBFloat16: run_bilinear<uint16_t>(ctx, ReadBFloat16()); break;
       default:
         return internal_error(ctx.node().describe(), ": unexpected dtype in run()");
     }

@@ -155,7 +155,8 @@ CopyPlan slice_plan(const Shape& in, const DenseSlice& slice) {
   plan.out_stride = row_major_strides(slice.count);
   for (size_t d = 0; d < strides.size(); ++d) {
     plan.in_base += slice.begin[d] * strides[d];
-    plan.in_stride.push_back(slice.stride[d] * strides[d]);
+    // A dim that yields at most one element never steps (and a huge stride must not overflow).
+    plan.in_stride.push_back((slice.count[d] <= 1 ? 1 : slice.stride[d]) * strides[d]);
   }
   return make_copy_plan(plan);
 }
