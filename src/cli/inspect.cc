@@ -26,12 +26,15 @@ nlohmann::json shape_json(const Shape& shape) {
   return dims;
 }
 
-nlohmann::json specs_json(const std::vector<TensorSpec>& specs) {
+// Inputs also say whether they have a default (PlaceholderWithDefault: feeding is optional).
+nlohmann::json specs_json(const std::vector<TensorSpec>& specs, bool are_inputs) {
   nlohmann::json out = nlohmann::json::array();
   for (const TensorSpec& spec : specs) {
-    out.push_back({{"name", spec.name},
-                   {"dtype", dtype_name(spec.dtype)},
-                   {"shape", shape_json(spec.shape)}});
+    nlohmann::json entry = {{"name", spec.name},
+                            {"dtype", dtype_name(spec.dtype)},
+                            {"shape", shape_json(spec.shape)}};
+    if (are_inputs) entry["has_default"] = spec.has_default;
+    out.push_back(std::move(entry));
   }
   return out;
 }
@@ -43,8 +46,8 @@ nlohmann::json summary_json(const ModelSummary& s) {
       {"path", s.path},
       {"file_bytes", s.file_bytes},
       {"num_nodes", s.num_nodes},
-      {"inputs", specs_json(s.inputs)},
-      {"outputs", specs_json(s.outputs)},
+      {"inputs", specs_json(s.inputs, true)},
+      {"outputs", specs_json(s.outputs, false)},
       {"op_histogram", ops},
       {"num_params", s.num_params},
       {"weight_bytes", s.weight_bytes},
@@ -55,8 +58,8 @@ nlohmann::json summary_json(const ModelSummary& s) {
 void print_specs(const char* title, const std::vector<TensorSpec>& specs) {
   std::printf("%s (%zu):\n", title, specs.size());
   for (const TensorSpec& spec : specs) {
-    std::printf("  %-32s %-8s %s\n", spec.name.c_str(), dtype_name(spec.dtype),
-                spec.shape.str().c_str());
+    std::printf("  %-32s %-8s %s%s\n", spec.name.c_str(), dtype_name(spec.dtype),
+                spec.shape.str().c_str(), spec.has_default ? "  (optional: has a default)" : "");
   }
 }
 

@@ -69,8 +69,9 @@ def test_inspect_text_and_json(two_output_model):
     result = run_cli(["inspect", two_output_model, "--json"])
     assert_ok(result)
     summary = json.loads(result.stdout)
-    assert summary["inputs"] == [{"name": "x", "dtype": "float", "shape": [None, 6]},
-                                 {"name": "y", "dtype": "int32", "shape": [3]}]
+    assert summary["inputs"] == [
+        {"name": "x", "dtype": "float", "shape": [None, 6], "has_default": False},
+        {"name": "y", "dtype": "int32", "shape": [3], "has_default": False}]
     assert [o["name"] for o in summary["outputs"]] == ["head/probs", "count"]
     assert summary["num_nodes"] == 5
     assert summary["file_bytes"] == os.path.getsize(two_output_model)
@@ -149,3 +150,24 @@ def test_npy_of_every_dtype_round_trips_with_numpy(dtype, tmp_path):
         got = np.load(dst)
         assert got.dtype == value.dtype and got.shape == value.shape
         np.testing.assert_array_equal(got, value)
+
+
+def test_placeholder_with_default_is_an_optional_input(tmp_path):
+    def build(tf):
+        x = tf.compat.v1.placeholder(tf.float32, [None, 2], name="x")
+        scale = tf.compat.v1.placeholder_with_default(np.float32(3.0), [], name="scale")
+        tf.multiply(x, scale, name="scaled")
+    model = _save_graph(build, "cli_with_default")
+    summary = json.loads(run_cli(["inspect", model, "--json"]).stdout)
+    assert [(i["name"], i["has_default"]) for i in summary["inputs"]] == [("x", False),
+                                                                          ("scale", True)]
+    assert "(optional: has a default)" in run_cli(["inspect", model]).stdout
+    x = _npy(tmp_path, "x.npy", np.ones((1, 2), np.float32))
+    out = os.path.join(tmp_path, "out.npy")
+    assert_ok(run_cli(["run", model, "--input", f"x={x}", "--output", f"scaled={out}"]))
+    np.testing.assert_array_equal(np.load(out), [[3.0, 3.0]])
+    s = _npy(tmp_path, "s.npy", np.float32(0.5))
+    assert_ok(run_cli(["run", model, "--input", f"x={x}", f"scale={s}", "--output",
+                       f"scaled={out}"]))
+    np.testing.assert_array_equal(np.load(out), [[0.5, 0.5]])
+    assert_cli_error(run_cli(["run", model, "--input", f"scale={s}"]), "'x'", "--input")

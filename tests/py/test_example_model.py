@@ -71,7 +71,8 @@ def test_inspect_describes_mobilenet(example):
     result = run_cli(["inspect", example, "--json"])
     assert_ok(result)
     summary = json.loads(result.stdout)
-    assert summary["inputs"] == [{"name": "input", "dtype": "float", "shape": [None, 224, 224, 3]}]
+    assert summary["inputs"] == [
+        {"name": "input", "dtype": "float", "shape": [None, 224, 224, 3], "has_default": False}]
     assert summary["outputs"] == [{"name": "probs", "dtype": "float", "shape": [None, NUM_CLASSES]}]
     ops = {entry["op"]: entry["count"] for entry in summary["op_histogram"]}
     assert ops["Conv2D"] == 14 and ops["DepthwiseConv2dNative"] == 13
