@@ -22,6 +22,11 @@ from cli import assert_ok, import_pbmem, pbmem_binary, run_cli
 
 BATCHES = (1, 4)
 ROLES = ("features", "logits", "probs")
+# The outputs (logits, probs) must meet tfcheck's rule. The deep feature map gets 10x more room:
+# TF disagrees with itself there by ~1e-4 relative (ResNet50, batch 1: 1.02e-4 between grappler
+# on and off, from fused vs unfused conv/BN arithmetic), so 1e-4 would flag float32 rounding.
+# A real kernel bug shows up as O(1) errors, far above either bound.
+ROLE_TOL = {"features": 10 * tfcheck.TOL, "logits": tfcheck.TOL, "probs": tfcheck.TOL}
 ERRORS_FILE = os.path.join(tfcheck.CACHE_DIR, "model_errors.json")
 INSPECT_RSS_LIMIT_MB = 30.0
 GNU_TIME = "/usr/bin/time"
@@ -174,9 +179,11 @@ def test_model_matches_tf(name, batch):
         assert g.shape == w.shape and g.dtype == w.dtype, \
             f"{name} {role} '{tensor}': pbmem {g.shape} {g.dtype}, TF {w.shape} {w.dtype}"
         err, scale = _error_and_scale(g, w)
-        errors[role] = {"max_abs_err": err, "scale": scale, "rel_to_limit": err / (tfcheck.TOL * scale)}
-        if err > tfcheck.TOL * scale:
-            failures.append(f"{role} '{tensor}': max|pbmem-TF| = {err:.3g} > {tfcheck.TOL}*{scale:.3g}")
+        tol = ROLE_TOL[role]
+        errors[role] = {"max_abs_err": err, "scale": scale, "tol": tol,
+                        "rel_err": err / scale}
+        if err > tol * scale:
+            failures.append(f"{role} '{tensor}': max|pbmem-TF| = {err:.3g} > {tol:g}*{scale:.3g}")
     entry = {"errors": errors, "tf_seconds": round(tf_seconds, 3),
              "pbmem_load_seconds": round(load_seconds, 3),
              "pbmem_run_seconds": round(run_seconds, 3), "passed": not failures}
