@@ -117,7 +117,9 @@ PY
   log "python packages missing: $(echo $missing)"
   local extra=()
   # Debian's own python3 refuses pip installs (PEP 668) unless told otherwise.
-  if "$PYTHON" -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")))'; then
+  local marker='import os, sys, sysconfig
+sys.exit(not os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")))'
+  if "$PYTHON" -c "$marker"; then
     extra+=(--break-system-packages)
   fi
   # shellcheck disable=SC2086  # one requirement per word

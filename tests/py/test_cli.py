@@ -98,7 +98,7 @@ def test_run_prints_summaries_and_top5(two_output_model, tmp_path):
         shown = [int(m) for m in re.findall(r"(\d+) \(", line.split(":", 1)[1])]
         assert shown == list(np.argsort(-X[row], kind="stable")[:5]), line
     assert "top-5" not in out.split("count:")[1], "top-5 is only for 2-D float outputs"
-    assert sorted(os.listdir(tmp_path)) == ["x.npy", "y.npy"], "run without output flags wrote files"
+    assert sorted(os.listdir(tmp_path)) == ["x.npy", "y.npy"], "wrote files without output flags"
 
 
 def test_output_files_and_dir(two_output_model, tmp_path):

@@ -21,7 +21,8 @@ def pbmem():
 
 @pytest.fixture(scope="module")
 def tiny(pbmem):
-    """x: float32 [?,3], y: int32 [2] -> out0 = relu(x) * 2, out1 = y + 1. Returns (path, TF results)."""
+    """x: float32 [?,3], y: int32 [?] -> out0 = relu(x) * 2, out1 = y + 1.
+    Returns (path, TF results)."""
     tf = tfcheck._tf()
 
     def build(x, y):
