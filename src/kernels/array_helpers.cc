@@ -173,16 +173,18 @@ CopyPlan make_copy_plan(CopyPlan plan) {
 
 namespace {
 
+// Copies rows [row_begin, row_end) of dims d and d+1 (the last two) when dim d reads
+// contiguously but the last dim does not (a transpose): square tiles keep the rows read and the
+// rows written in cache.
 template <typename T>
-void copy_tile(const CopyPlan& p, size_t d, const T* in, T* out) {
-  // Dims d and d+1 (the last two) with in_stride[d] == 1: read down columns in tiles.
-  const int64_t rows = p.count[d], cols = p.count[d + 1];
+void copy_tile(const CopyPlan& p, size_t d, int64_t row_begin, int64_t row_end, const T* in, T* out) {
+  const int64_t cols = p.count[d + 1];
   const int64_t in_r = p.in_stride[d], in_c = p.in_stride[d + 1];
   const int64_t out_r = p.out_stride[d], out_c = p.out_stride[d + 1];
-  for (int64_t r0 = 0; r0 < rows; r0 += kTransposeTile) {
-    int64_t r1 = std::min(rows, r0 + kTransposeTile);
+  for (int64_t r0 = row_begin; r0 < row_end; r0 += kTransposeTile) {
+    const int64_t r1 = std::min(row_end, r0 + kTransposeTile);
     for (int64_t c0 = 0; c0 < cols; c0 += kTransposeTile) {
-      int64_t c1 = std::min(cols, c0 + kTransposeTile);
+      const int64_t c1 = std::min(cols, c0 + kTransposeTile);
       for (int64_t r = r0; r < r1; ++r) {
         for (int64_t c = c0; c < c1; ++c) out[r * out_r + c * out_c] = in[r * in_r + c * in_c];
       }
@@ -191,23 +193,27 @@ void copy_tile(const CopyPlan& p, size_t d, const T* in, T* out) {
 }
 
 template <typename T>
-void copy_dims(const CopyPlan& p, size_t d, const T* in, T* out) {
+bool wants_tile(const CopyPlan& p, size_t d) {
   const size_t last = p.count.size() - 1;
-  const int64_t n = p.count[d];
+  return d + 1 == last && p.in_stride[d] == 1 && p.in_stride[last] != 1 && p.out_stride[last] == 1;
+}
+
+// Copies indices [begin, end) of dim d (and everything inside them).
+template <typename T>
+void copy_dims(const CopyPlan& p, size_t d, int64_t begin, int64_t end, const T* in, T* out) {
+  const size_t last = p.count.size() - 1;
   const int64_t si = p.in_stride[d], so = p.out_stride[d];
   if (d == last) {
     if (si == 1 && so == 1) {
-      std::memcpy(out, in, static_cast<size_t>(n) * sizeof(T));
+      std::memcpy(out + begin, in + begin, static_cast<size_t>(end - begin) * sizeof(T));
     } else {
-      for (int64_t i = 0; i < n; ++i) out[i * so] = in[i * si];
+      for (int64_t i = begin; i < end; ++i) out[i * so] = in[i * si];
     }
-    return;
+  } else if (wants_tile<T>(p, d)) {
+    copy_tile(p, d, begin, end, in, out);
+  } else {
+    for (int64_t i = begin; i < end; ++i) copy_dims(p, d + 1, 0, p.count[d + 1], in + i * si, out + i * so);
   }
-  if (d + 1 == last && si == 1 && p.in_stride[last] != 1 && p.out_stride[last] == 1) {
-    copy_tile(p, d, in, out);
-    return;
-  }
-  for (int64_t i = 0; i < n; ++i) copy_dims(p, d + 1, in + i * si, out + i * so);
 }
 
 }  // namespace
@@ -219,18 +225,11 @@ void run_copy_plan(const CopyPlan& plan, const void* in, void* out, size_t elem_
     const T* src = static_cast<const T*>(in) + plan.in_base;
     T* dst = static_cast<T*>(out) + plan.out_base;
     const int64_t bytes = plan.total * static_cast<int64_t>(sizeof(T));
-    if (plan.count.size() == 1 || bytes < kParallelCopyBytes) {
-      copy_dims(plan, 0, src, dst);
-      return;
-    }
     // Parallel over the outer dim; each chunk copies whole sub-blocks.
-    const int64_t inner_bytes = bytes / plan.count[0];
-    const int64_t min_chunk = std::max<int64_t>(1, kParallelCopyBytes / std::max<int64_t>(1, inner_bytes));
-    parallel_for(plan.count[0], min_chunk, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) {
-        copy_dims(plan, 1, src + i * plan.in_stride[0], dst + i * plan.out_stride[0]);
-      }
-    });
+    const int64_t outer = plan.count[0];
+    const int64_t inner_bytes = std::max<int64_t>(1, bytes / outer);
+    const int64_t min_chunk = std::max<int64_t>(1, kParallelCopyBytes / inner_bytes);
+    parallel_for(outer, min_chunk, [&](int64_t begin, int64_t end) { copy_dims(plan, 0, begin, end, src, dst); });
   });
 }
 

@@ -159,6 +159,7 @@ def test_expand_dims_dynamic_batch():
     ((5, 7), (1, 0)), ((2, 4, 5, 3), (0, 3, 1, 2)), ((2, 3, 4, 5), (0, 2, 3, 1)),
     ((3, 4, 5), (2, 0, 1)), ((3, 4, 5), (1, 0, 2)), ((2, 3, 1, 4, 2), (4, 2, 0, 3, 1)),
     ((40, 70), (1, 0)), ((2, 33, 65), (0, 2, 1)), ((4,), (0,)), ((), ()),
+    ((300, 500), (1, 0)), ((2, 64, 48, 40), (0, 3, 1, 2)), ((2, 40, 64, 48), (0, 2, 3, 1)),  # parallel
 ])
 def test_transpose(in_shape, perm):
     tf = tfcheck._tf()
@@ -366,3 +367,19 @@ def test_range_from_shape():
     tf = tfcheck._tf()
     check_against_tf(lambda x: tf.cast(tf.range(tf.shape(x)[0]), tf.float32) + x[:, 0],
                      {"x": _f32((4, 3))}, dynamic_batch=True, stem="range_dyn")
+
+
+def test_cast_half_and_bfloat16_exhaustive():
+    """Every half value to float, and a spread of float bit patterns to half and bfloat16."""
+    tf = tfcheck._tf()
+    halves = np.arange(1 << 16, dtype=np.uint16).view(np.float16)
+    bits = rng(11).integers(0, 1 << 32, size=50000, dtype=np.uint64).astype(np.uint32)
+    floats = bits.view(np.float32)
+    floats = floats[np.isfinite(floats)]
+    with np.errstate(over="ignore"):
+        floats = np.concatenate([floats, floats * np.float32(2.0 ** -100), floats * np.float32(2.0 ** 100)])
+    floats = floats[np.isfinite(floats)].astype(np.float32)
+    check_against_tf(lambda h, f: (tf.cast(h, tf.float32), tf.cast(f, tf.float16),
+                                   tf.cast(tf.cast(f, tf.bfloat16), tf.float32),
+                                   tf.cast(tf.cast(h, tf.bfloat16), tf.float16)),
+                     {"h": halves, "f": floats}, tol=0.0, stem="cast_exhaustive")
