@@ -1,0 +1,107 @@
+// Unary math ops (Sqrt, Exp, Neg, Round, ...). Integer Neg/Abs/Square wrap like TF.
+// Activations (Relu, Sigmoid, Erf, ...) live in activation.cc.
+#include <cmath>
+#include <type_traits>
+
+#include "kernels/unary_kernel.h"
+
+namespace pbmem {
+namespace {
+
+struct RsqrtOp : UnaryDefaults {
+  static constexpr unsigned kTypes = kTypesFloating;
+  template <typename T> T apply(T x) const { return T{1} / std::sqrt(x); }
+};
+struct SqrtOp : UnaryDefaults {
+  static constexpr unsigned kTypes = kTypesFloating;
+  template <typename T> T apply(T x) const { return std::sqrt(x); }
+};
+struct SquareOp : UnaryDefaults {
+  static constexpr unsigned kTypes = kTypesNumeric;
+  template <typename T> T apply(T x) const { return wrap_mul(x, x); }
+};
+struct ExpOp : UnaryDefaults {
+  static constexpr unsigned kTypes = kTypesFloating;
+  static constexpr bool kCostly = true;
+  template <typename T> T apply(T x) const { return std::exp(x); }
+};
+struct LogOp : UnaryDefaults {
+  static constexpr unsigned kTypes = kTypesFloating;
+  static constexpr bool kCostly = true;
+  template <typename T> T apply(T x) const { return std::log(x); }
+};
+struct NegOp : UnaryDefaults {
+  static constexpr unsigned kTypes = kTypesNumeric;
+  template <typename T> T apply(T x) const { return wrap_neg(x); }
+};
+struct AbsOp : UnaryDefaults {
+  static constexpr unsigned kTypes = kTypesNumeric;
+  template <typename T> T apply(T x) const {
+    if constexpr (std::is_integral_v<T>) {
+      return x < 0 ? wrap_neg(x) : x;  // abs(INT_MIN) wraps to INT_MIN, as in TF
+    } else {
+      return std::fabs(x);
+    }
+  }
+};
+struct FloorOp : UnaryDefaults {
+  static constexpr unsigned kTypes = kTypesFloating;
+  template <typename T> T apply(T x) const { return std::floor(x); }
+};
+struct CeilOp : UnaryDefaults {
+  static constexpr unsigned kTypes = kTypesFloating;
+  template <typename T> T apply(T x) const { return std::ceil(x); }
+};
+// Round half to even (banker's rounding), as TF: nearbyint under the default rounding mode.
+struct RoundOp : UnaryDefaults {
+  static constexpr unsigned kTypes = kTypesFloating;
+  template <typename T> T apply(T x) const { return std::nearbyint(x); }
+};
+struct ReciprocalOp : UnaryDefaults {
+  static constexpr unsigned kTypes = kTypesFloating;
+  template <typename T> T apply(T x) const { return T{1} / x; }
+};
+// -1, 0 or 1; NaN stays NaN and -0 becomes +0, as in TF.
+struct SignOp : UnaryDefaults {
+  static constexpr unsigned kTypes = kTypesNumeric;
+  template <typename T> T apply(T x) const {
+    const T sign = static_cast<T>((x > T{0}) - (x < T{0}));
+    if constexpr (std::is_floating_point_v<T>) {
+      return fast_math::select(x != x, x, sign);
+    } else {
+      return sign;
+    }
+  }
+};
+struct LogicalNotOp : UnaryDefaults {
+  static constexpr unsigned kTypes = kTypeBool;
+  template <typename T> T apply(T x) const { return !x; }
+};
+
+}  // namespace
+
+Status register_elementwise_unary_ops(OpRegistry& registry) {
+  struct Entry {
+    const char* op;
+    KernelFactory factory;
+  };
+  const Entry entries[] = {
+      {"Rsqrt", make_kernel<UnaryKernel<RsqrtOp>>},
+      {"Sqrt", make_kernel<UnaryKernel<SqrtOp>>},
+      {"Square", make_kernel<UnaryKernel<SquareOp>>},
+      {"Exp", make_kernel<UnaryKernel<ExpOp>>},
+      {"Log", make_kernel<UnaryKernel<LogOp>>},
+      {"Neg", make_kernel<UnaryKernel<NegOp>>},
+      {"Abs", make_kernel<UnaryKernel<AbsOp>>},
+      {"Floor", make_kernel<UnaryKernel<FloorOp>>},
+      {"Ceil", make_kernel<UnaryKernel<CeilOp>>},
+      {"Round", make_kernel<UnaryKernel<RoundOp>>},
+      {"Reciprocal", make_kernel<UnaryKernel<ReciprocalOp>>},
+      {"Sign", make_kernel<UnaryKernel<SignOp>>},
+      {"LogicalNot", make_kernel<UnaryKernel<LogicalNotOp>>},
+  };
+  for (const Entry& entry : entries) PBMEM_RETURN_IF_ERROR(registry.add(entry.op, entry.factory));
+  return ok_status();
+}
+
+}  // namespace pbmem
