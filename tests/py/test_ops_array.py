@@ -383,3 +383,89 @@ def test_cast_half_and_bfloat16_exhaustive():
                                    tf.cast(tf.cast(f, tf.bfloat16), tf.float32),
                                    tf.cast(tf.cast(h, tf.bfloat16), tf.float16)),
                      {"h": halves, "f": floats}, tol=0.0, stem="cast_exhaustive")
+
+
+# ---- malformed graphs: clear errors, never a crash ---------------------------------------------
+
+def _load_mutated(build_fn, specs, mutate, feeds, stem):
+    """Builds a graph, lets `mutate(graph_def)` corrupt it, then loads and runs it in pbmem.
+    Returns the pbmem.Error message (the test fails if pbmem accepts the graph)."""
+    import pbmem
+    tf = tfcheck._tf()
+    graph = tf.Graph()
+    with graph.as_default():
+        phs = {n: tf.compat.v1.placeholder(tf.as_dtype(d), shape=s, name=n) for n, (d, s) in specs.items()}
+        tf.identity(build_fn(**phs), name="out0")
+    graph_def = graph.as_graph_def()
+    mutate(graph_def, tf)
+    path = tfcheck.save_graph_bytes(graph_def.SerializeToString(), stem)
+    with pytest.raises(pbmem.Error) as err:
+        pbmem.load(path).run(feeds, outputs=["out0"])
+    return str(err.value)
+
+
+def _node(graph_def, op):
+    return next(n for n in graph_def.node if n.op == op)
+
+
+def _set_const(graph_def, tf, name_part, value):
+    node = next(n for n in graph_def.node if n.op == "Const" and name_part in n.name)
+    node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(value))
+    node.attr["dtype"].type = node.attr["value"].tensor.dtype
+
+
+BAD_GRAPHS = {
+    "reshape_two_inferred": (lambda tf: (lambda x: tf.reshape(x, [3, 4])),
+                             lambda g, tf: _set_const(g, tf, "shape", np.array([-1, -1], np.int32)),
+                             "only once"),
+    "reshape_negative": (lambda tf: (lambda x: tf.reshape(x, [3, 4])),
+                         lambda g, tf: _set_const(g, tf, "shape", np.array([-3, -4], np.int32)),
+                         "non-negative"),
+    "transpose_not_a_permutation": (lambda tf: (lambda x: tf.transpose(x, [1, 0])),
+                                    lambda g, tf: _set_const(g, tf, "perm", np.array([1, 1], np.int32)),
+                                    "permutation"),
+    "tile_negative": (lambda tf: (lambda x: tf.tile(x, [2, 2])),
+                      lambda g, tf: _set_const(g, tf, "multiples", np.array([2, -2], np.int32)),
+                      "non-negative"),
+    "tile_overflow": (lambda tf: (lambda x: tf.tile(x, [2, 2])),
+                      lambda g, tf: _set_const(g, tf, "multiples", np.array([2 ** 62, 2 ** 62], np.int64)),
+                      "overflow"),
+    "mirror_pad_mode": (lambda tf: (lambda x: tf.pad(x, [[1, 1], [1, 1]], mode="REFLECT")),
+                        lambda g, tf: _node(g, "MirrorPad").attr["mode"].__setattr__("s", b"WRAP"),
+                        "REFLECT or SYMMETRIC"),
+    "pad_negative": (lambda tf: (lambda x: tf.pad(x, [[1, 1], [1, 1]])),
+                     lambda g, tf: _set_const(g, tf, "Pad", np.array([[1, -1], [0, 0]], np.int32)),
+                     "non-negative"),
+    "split_zero_ways": (lambda tf: (lambda x: tf.split(x, 2, axis=1)[0]),
+                        lambda g, tf: _node(g, "Split").attr["num_split"].__setattr__("i", 0),
+                        "num_split"),
+    "unpack_huge": (lambda tf: (lambda x: tf.unstack(x, axis=0)[0]),
+                    lambda g, tf: _node(g, "Unpack").attr["num"].__setattr__("i", 1 << 40),
+                    "num"),
+    "strided_slice_mask": (lambda tf: (lambda x: x[1:, 0]),
+                           lambda g, tf: _node(g, "StridedSlice").attr["ellipsis_mask"].__setattr__("i", 3),
+                           "ellipsis"),
+    "strided_slice_huge_mask": (lambda tf: (lambda x: x[1:, 0]),
+                                lambda g, tf: _node(g, "StridedSlice").attr["begin_mask"].__setattr__("i", 1 << 62),
+                                "mask"),
+    "concat_axis": (lambda tf: (lambda x: tf.concat([x, x], 1)),
+                    lambda g, tf: _set_const(g, tf, "axis", np.int32(5)), "out of range"),
+    "gather_axis": (lambda tf: (lambda x: tf.gather(x, [0], axis=1)),
+                    lambda g, tf: _set_const(g, tf, "axis", np.int32(-3)), "out of range"),
+    "range_zero_delta": (lambda tf: (lambda x: x[0] + tf.cast(tf.range(0, 4, 1), tf.float32)),
+                         lambda g, tf: _set_const(g, tf, "delta", np.int32(0)), "delta"),
+    "fill_negative": (lambda tf: (lambda x: x + tf.fill([3, 4], 1.0)),
+                      lambda g, tf: _set_const(g, tf, "dims", np.array([3, -4], np.int32)), "non-negative"),
+    "cast_string": (lambda tf: (lambda x: tf.cast(x, tf.int32)),
+                    lambda g, tf: _node(g, "Cast").attr["DstT"].__setattr__("type", 7), "string"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_GRAPHS))
+def test_malformed_attributes_are_clear_errors(name):
+    tf = tfcheck._tf()
+    make_build, mutate, fragment = BAD_GRAPHS[name]
+    message = _load_mutated(make_build(tf), {"x": (np.float32, (3, 4))}, mutate, {"x": _f32((3, 4))},
+                            f"bad_{name}")
+    assert fragment in message, message
+    assert "node '" in message, message
