@@ -17,7 +17,6 @@ namespace {
 
 namespace dnnl = dnnl_adapter;
 
-constexpr int kFilterRank = 4;
 constexpr int kFilterHeight = 0;
 constexpr int kFilterWidth = 1;
 constexpr int kFilterIn = 2;
@@ -166,7 +165,7 @@ class ConvKernel : public Kernel {
     if (op_ == ConvOp::kConv2D) {
       out_c = f_out;
       if (known(in_c) && known(f_in)) {
-        if (f_in <= 0 || in_c % f_in != 0) {
+        if (f_in <= 0 || in_c <= 0 || in_c % f_in != 0) {
           return ctx.error("input depth ", in_c, " is not a positive multiple of the filter's ",
                            "input depth ", f_in);
         }
