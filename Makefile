@@ -2,6 +2,8 @@
 #   make demo    install dependencies, build, write the example model and run it
 #   make build   configure (CMake + Ninja, Release) and build into $(BUILD_DIR)
 #   make test    build, then the GoogleTest suite and the Python tests
+#   make test-asan  the C++ tests and the CLI's bad-input tests under ASan/UBSan (build-asan/)
+#   make fuzz    libFuzzer on the loader + load-time shape inference for FUZZ_SECONDS (build-fuzz/)
 #   make clean   remove $(BUILD_DIR)
 
 BUILD_DIR ?= build
@@ -11,7 +13,7 @@ PYTHON ?= python3
 PBMEM := $(BUILD_DIR)/pbmem
 DEMO_SEED ?= 1
 
-.PHONY: all deps build test demo clean
+.PHONY: all deps build test test-asan fuzz demo clean
 
 all: build
 
@@ -24,10 +26,34 @@ $(BUILD_DIR)/build.ninja:
 build: $(BUILD_DIR)/build.ninja
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
+# The full Python suite runs last, so its summary line closes the output.
 test: build
 	$(BUILD_DIR)/pbmem_tests
+	$(MAKE) test-asan
+	$(MAKE) fuzz
 	PBMEM_BIN=$(abspath $(PBMEM)) PBMEM_PYTHONPATH=$(abspath $(BUILD_DIR))/python \
 	  $(PYTHON) -m pytest -q tests/py
+
+ASAN_DIR ?= build-asan
+FUZZ_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 60
+
+test-asan:
+	cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPBMEM_SANITIZE=ON \
+	  -DPBMEM_BUILD_PYTHON=OFF -DPBMEM_BUILD_TESTS=ON
+	cmake --build $(ASAN_DIR) -j $(JOBS)
+	$(ASAN_DIR)/pbmem_tests
+	PBMEM_BIN=$(abspath $(ASAN_DIR))/pbmem PBMEM_PYTHONPATH=$(abspath $(BUILD_DIR))/python \
+	  $(PYTHON) -m pytest -q tests/py/test_bad_input.py tests/py/test_cli.py
+
+# Fuzzes a scratch copy of the seed corpus, so the repository's corpus stays as committed.
+fuzz:
+	cmake -S . -B $(FUZZ_DIR) -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DPBMEM_FUZZ=ON -DPBMEM_BUILD_PYTHON=OFF -DPBMEM_BUILD_TESTS=OFF
+	cmake --build $(FUZZ_DIR) -j $(JOBS) --target fuzz_loader
+	rm -rf $(FUZZ_DIR)/corpus && mkdir -p $(FUZZ_DIR)/corpus
+	cd $(FUZZ_DIR) && ./fuzz_loader -max_len=4096 -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 \
+	  -print_final_stats=1 corpus $(abspath tests/fuzz/corpus)
 
 demo: deps
 	$(MAKE) build
@@ -39,4 +65,4 @@ demo: deps
 	  --output-dir $(BUILD_DIR)/example_outputs
 
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(FUZZ_DIR)
