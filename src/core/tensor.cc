@@ -3,38 +3,26 @@
 #include <cstdlib>
 #include <new>
 
+#include "memory/allocator.h"
+
 namespace pbmem {
-
-namespace {
-
-struct AlignedBuffer {
-  void* ptr = nullptr;
-  ~AlignedBuffer() { std::free(ptr); }
-};
-
-size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
-
-}  // namespace
 
 Result<Tensor> Tensor::allocate(DType dtype, const Shape& shape) {
   if (dtype_size(dtype) == 0) {
     return unimplemented("cannot allocate a tensor of dtype ", dtype_name(dtype));
   }
   PBMEM_ASSIGN_OR_RETURN(int64_t bytes, shape.num_bytes(dtype));
-  // aligned_alloc needs a non-zero multiple of the alignment.
-  size_t alloc_bytes = round_up(static_cast<size_t>(bytes) + (bytes == 0 ? 1 : 0), kTensorAlignment);
-  auto buffer = std::make_shared<AlignedBuffer>();
-  buffer->ptr = std::aligned_alloc(kTensorAlignment, alloc_bytes);
-  if (buffer->ptr == nullptr) {
-    return resource_exhausted("cannot allocate ", bytes, " bytes for a ", dtype_name(dtype),
-                              " tensor of shape ", shape.str());
+  auto buffer = allocate_accounted(bytes);
+  if (!buffer.ok()) {
+    return Status(buffer.status().code(), str_cat(buffer.status().message(), " for a ", dtype_name(dtype),
+                                                  " tensor of shape ", shape.str()));
   }
-  std::memset(buffer->ptr, 0, alloc_bytes);
+  std::memset(buffer->get(), 0, static_cast<size_t>(bytes));
   Tensor t;
   t.dtype_ = dtype;
   t.shape_ = shape;
-  t.data_ = buffer->ptr;
-  t.holder_ = std::move(buffer);
+  t.data_ = buffer->get();
+  t.holder_ = std::move(buffer).value();
   return t;
 }
 
@@ -52,6 +40,13 @@ Tensor Tensor::reshaped(const Shape& shape) const {
   Tensor t = *this;
   t.shape_ = shape;
   return t;
+}
+
+void Tensor::assign_view(const Tensor& source, const Shape& shape) {
+  dtype_ = source.dtype_;
+  data_ = source.data_;
+  holder_ = source.holder_;
+  shape_ = shape;
 }
 
 Result<Tensor> Tensor::clone() const {

@@ -28,6 +28,9 @@ class Tensor {
                      std::shared_ptr<const void> holder);
   // A tensor that shares this one's bytes but has another shape (same element count).
   Tensor reshaped(const Shape& shape) const;
+  // Makes this tensor a view of `source`'s bytes under `shape`. Reuses this tensor's storage
+  // for the dims, so re-binding a view on every run does not allocate.
+  void assign_view(const Tensor& source, const Shape& shape);
   // A deep copy into an owned aligned buffer.
   Result<Tensor> clone() const;
 

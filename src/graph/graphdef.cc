@@ -393,6 +393,10 @@ Status parse_versions(const ProtoReader& parent, const ProtoField& field, int64_
   return ok_status();
 }
 
+// Nodes at least this large (weights) give their pages back once parsed, so loading a model
+// does not leave its weights resident.
+constexpr uint64_t kReleaseParsedNodeBytes = 64 * 1024;
+
 Status parse_graph_fields(const std::shared_ptr<MappedFile>& file, GraphDefView* graph) {
   ProtoReader reader(file->data(), 0, file->size(), "GraphDef");
   namespace gf = fields::graph;
@@ -410,6 +414,10 @@ Status parse_graph_fields(const std::shared_ptr<MappedFile>& file, GraphDefView*
           return status.with_context(which);
         }
         graph->nodes.push_back(std::move(node));
+        // Parsing touched the pages around the node's fields (and the kernel maps in the pages
+        // around those); a large node is mostly weights, which stay on disk until a run reads
+        // them. The node's names refault on demand.
+        if (f.bytes.size() >= kReleaseParsedNodeBytes) file->release_pages(f.bytes.data(), f.bytes.size());
         break;
       }
       case gf::kVersions:

@@ -3,6 +3,8 @@
 // DNNL_VERSION_MAJOR in this file.
 #include "kernels/dnnl_adapter.h"
 
+#include "memory/allocator.h"
+
 #include <exception>
 #include <new>
 #include <string>
@@ -108,7 +110,8 @@ struct DnnlOp::Impl {
   bool has_weights = false;
   bool weights_bound = false;
   memory user_weights;                // only when a reorder is needed
-  dnnl::reorder weights_reorder;      // user layout -> `weights` (which owns its buffer)
+  dnnl::reorder weights_reorder;      // user layout -> `weights`
+  std::shared_ptr<void> packed_buffer;  // `weights`' bytes, from the accounted allocator
 
   void add_arg(int arg, const memory::desc& md, memory* slot) {
     *slot = memory(md, cpu_engine(), DNNL_MEMORY_NONE);
@@ -127,17 +130,21 @@ struct DnnlOp::Impl {
 
   // Weights are used in place when the user layout is what the primitive wants; otherwise they
   // go through a reorder into a buffer allocated now, so bind_weights() never allocates.
-  void add_weights(const memory::desc& user_md, const memory::desc& primitive_md) {
+  Status add_weights(const memory::desc& user_md, const memory::desc& primitive_md) {
     has_weights = true;
     if (user_md == primitive_md) {
       add_arg(DNNL_ARG_WEIGHTS, primitive_md, &weights);
-      return;
+      return ok_status();
     }
-    weights = memory(primitive_md, cpu_engine());
+    // Allocated by us, not oneDNN, so the packed copy is counted as weights_packed.
+    PBMEM_ASSIGN_OR_RETURN(packed_buffer,
+                           allocate_accounted(static_cast<int64_t>(primitive_md.get_size())));
+    weights = memory(primitive_md, cpu_engine(), packed_buffer.get());
     args.push_back({DNNL_ARG_WEIGHTS, weights.get()});
     user_weights = memory(user_md, cpu_engine(), DNNL_MEMORY_NONE);
     weights_reorder = dnnl::reorder(user_weights, weights);
     packed_bytes = primitive_md.get_size();
+    return ok_status();
   }
 };
 
@@ -252,14 +259,14 @@ Result<ConvDescs> conv_descs(const ConvParams& p) {
 // Wraps a built primitive-desc of an op with weights: creates the primitive and its
 // (handle-less) memory objects.
 template <typename Primitive, typename PrimitiveDesc>
-std::unique_ptr<DnnlOp> finish(const PrimitiveDesc& pd, const memory::desc& user_weights,
-                               bool has_bias) {
+Result<std::unique_ptr<DnnlOp>> finish(const PrimitiveDesc& pd, const memory::desc& user_weights,
+                                       bool has_bias) {
   auto impl = std::make_unique<DnnlOp::Impl>();
   impl->primitive = Primitive(pd);
   memory::desc bias_md = has_bias ? pd.bias_desc() : memory::desc();
   impl->add_common_args(pd.src_desc(), pd.dst_desc(), has_bias ? &bias_md : nullptr,
                         pd.scratchpad_desc());
-  impl->add_weights(user_weights, pd.weights_desc());
+  PBMEM_RETURN_IF_ERROR(impl->add_weights(user_weights, pd.weights_desc()));
   return std::make_unique<DnnlOp>(std::move(impl));
 }
 

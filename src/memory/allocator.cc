@@ -1,0 +1,138 @@
+#include "memory/allocator.h"
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "core/tensor.h"
+
+namespace pbmem {
+
+namespace {
+
+thread_local std::shared_ptr<MemoryAccount> t_account;
+thread_local MemoryCategory t_category = MemoryCategory::kOther;
+
+size_t aligned_size(int64_t bytes) {
+  // aligned_alloc needs a non-zero multiple of the alignment.
+  size_t n = static_cast<size_t>(std::max<int64_t>(bytes, 1));
+  return (n + kTensorAlignment - 1) / kTensorAlignment * kTensorAlignment;
+}
+
+Result<std::shared_ptr<void>> allocate_untracked(int64_t bytes) {
+  void* p = std::aligned_alloc(kTensorAlignment, aligned_size(bytes));
+  if (p == nullptr) return resource_exhausted("cannot allocate ", bytes, " bytes");
+  return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+}
+
+void note_alloc(AllocatorStats& s, int64_t bytes) {
+  ++s.num_allocs;
+  s.bytes_in_use += bytes;
+  s.peak_bytes_in_use = std::max(s.peak_bytes_in_use, s.bytes_in_use);
+  s.largest_alloc_size = std::max(s.largest_alloc_size, bytes);
+}
+
+}  // namespace
+
+const char* memory_category_name(MemoryCategory category) {
+  switch (category) {
+    case MemoryCategory::kWeightsPacked: return "weights_packed";
+    case MemoryCategory::kActivations: return "activations";
+    case MemoryCategory::kScratch: return "scratch";
+    case MemoryCategory::kIo: return "io";
+    case MemoryCategory::kOther: return "other";
+  }
+  return "other";
+}
+
+Result<std::shared_ptr<void>> MemoryAccount::allocate(int64_t bytes, MemoryCategory category) {
+  if (bytes < 0) return invalid_argument("cannot allocate a negative size (", bytes, " bytes)");
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (limit_ > 0 && bytes > limit_ - lifetime_.bytes_in_use) {
+      return resource_exhausted("allocating ", bytes, " bytes (", memory_category_name(category),
+                                ") would exceed the memory limit of ", limit_, " bytes (",
+                                lifetime_.bytes_in_use, " in use)");
+    }
+    note_alloc(run_, bytes);
+    note_alloc(lifetime_, bytes);
+    int c = static_cast<int>(category);
+    in_use_by_category_[c] += bytes;
+    run_peak_by_category_[c] = std::max(run_peak_by_category_[c], in_use_by_category_[c]);
+  }
+  void* p = std::aligned_alloc(kTensorAlignment, aligned_size(bytes));
+  if (p == nullptr) {
+    release(bytes, category);
+    return resource_exhausted("cannot allocate ", bytes, " bytes (", memory_category_name(category), ")");
+  }
+  std::shared_ptr<MemoryAccount> self = shared_from_this();
+  return std::shared_ptr<void>(p, [self, bytes, category](void* q) {
+    std::free(q);
+    self->release(bytes, category);
+  });
+}
+
+void MemoryAccount::release(int64_t bytes, MemoryCategory category) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  run_.bytes_in_use -= bytes;
+  lifetime_.bytes_in_use -= bytes;
+  in_use_by_category_[static_cast<int>(category)] -= bytes;
+}
+
+void MemoryAccount::set_limit(int64_t bytes_limit) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  limit_ = std::max<int64_t>(bytes_limit, 0);
+  run_.bytes_limit = lifetime_.bytes_limit = limit_;
+}
+
+int64_t MemoryAccount::limit() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return limit_;
+}
+
+void MemoryAccount::begin_run() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  run_.num_allocs = 0;
+  run_.largest_alloc_size = 0;
+  run_.bytes_in_use = lifetime_.bytes_in_use;
+  run_.peak_bytes_in_use = lifetime_.bytes_in_use;
+  run_peak_by_category_ = in_use_by_category_;
+}
+
+AllocatorStats MemoryAccount::run_stats() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return run_;
+}
+
+AllocatorStats MemoryAccount::lifetime_stats() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return lifetime_;
+}
+
+CategoryBytes MemoryAccount::bytes_in_use_by_category() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return in_use_by_category_;
+}
+
+CategoryBytes MemoryAccount::run_peak_by_category() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return run_peak_by_category_;
+}
+
+ScopedAccount::ScopedAccount(std::shared_ptr<MemoryAccount> account, MemoryCategory category)
+    : previous_account_(std::move(t_account)), previous_category_(t_category) {
+  t_account = std::move(account);
+  t_category = category;
+}
+
+ScopedAccount::~ScopedAccount() {
+  t_account = std::move(previous_account_);
+  t_category = previous_category_;
+}
+
+Result<std::shared_ptr<void>> allocate_accounted(int64_t bytes) {
+  if (t_account) return t_account->allocate(bytes, t_category);
+  if (bytes < 0) return invalid_argument("cannot allocate a negative size (", bytes, " bytes)");
+  return allocate_untracked(bytes);
+}
+
+}  // namespace pbmem
