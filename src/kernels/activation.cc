@@ -15,7 +15,7 @@ namespace {
 
 // exp() and expm1() that are fast and vectorisable for float, libm for double.
 template <typename T>
-inline T exp_any(T x) {
+PBMEM_ALWAYS_INLINE T exp_any(T x) {
   if constexpr (std::is_same_v<T, float>) {
     return fast_math::exp(x);
   } else {
@@ -23,7 +23,7 @@ inline T exp_any(T x) {
   }
 }
 template <typename T>
-inline T expm1_any(T x) {
+PBMEM_ALWAYS_INLINE T expm1_any(T x) {
   if constexpr (std::is_same_v<T, float>) {
     return fast_math::expm1(x);
   } else {
@@ -111,44 +111,49 @@ struct SoftsignOp : UnaryDefaults {
 struct ErfOp : UnaryDefaults {
   static constexpr unsigned kTypes = kTypesFloating;
   static constexpr bool kCostly = true;
-  template <typename T> T apply(T x) const { return std::erf(x); }
+  template <typename T> T apply(T x) const {
+    if constexpr (std::is_same_v<T, float>) {
+      return fast_math::erf(x);
+    } else {
+      return std::erf(x);
+    }
+  }
 };
 struct ErfcOp : UnaryDefaults {
   static constexpr unsigned kTypes = kTypesFloating;
   static constexpr bool kCostly = true;
-  template <typename T> T apply(T x) const { return std::erfc(x); }
+  template <typename T> T apply(T x) const {
+    if constexpr (std::is_same_v<T, float>) {
+      return fast_math::erfc(x);
+    } else {
+      return std::erfc(x);
+    }
+  }
 };
 
 // ---- Softmax / LogSoftmax over the last axis ----
 
-// Independent partial sums: shorter dependency chains and a vectorisable loop.
-inline constexpr int kSumLanes = 8;
+// Independent partial results: shorter dependency chains and a vectorisable loop.
+inline constexpr int kRowLanes = 8;
 
 template <typename T>
-T row_max(const T* x, int64_t n) {
-  T best = x[0];
-  for (int64_t i = 1; i < n; ++i) best = propagate_nan_max(best, x[i]);
-  return best;
-}
-
-// y[i] = exp(x[i] - shift); returns the sum of y.
-template <typename T>
-T exp_shifted_sum(const T* x, T shift, T* y, int64_t n) {
-  T lanes[kSumLanes] = {};
+PBMEM_ALWAYS_INLINE T row_sum(const T* x, int64_t n) {
+  T lanes[kRowLanes] = {};
   int64_t i = 0;
-  for (; i + kSumLanes <= n; i += kSumLanes) {
-    for (int j = 0; j < kSumLanes; ++j) {
-      y[i + j] = exp_any(x[i + j] - shift);
-      lanes[j] += y[i + j];
-    }
+  for (; i + kRowLanes <= n; i += kRowLanes) {
+    for (int j = 0; j < kRowLanes; ++j) lanes[j] += x[i + j];
   }
   T sum = T{0};
-  for (; i < n; ++i) {
-    y[i] = exp_any(x[i] - shift);
-    sum += y[i];
-  }
-  for (int j = 0; j < kSumLanes; ++j) sum += lanes[j];
+  for (; i < n; ++i) sum += x[i];
+  for (int j = 0; j < kRowLanes; ++j) sum += lanes[j];
   return sum;
+}
+
+// y[i] = exp(x[i] - shift); returns the sum of y. Two loops, each of which vectorises.
+template <typename T>
+PBMEM_ALWAYS_INLINE T exp_shifted_sum(const T* x, T shift, T* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = exp_any(x[i] - shift);
+  return row_sum(y, n);
 }
 
 template <bool kLog, typename T>
@@ -156,7 +161,7 @@ PBMEM_SIMD_CLONES void softmax_rows(const T* x, T* y, int64_t depth, int64_t beg
   for (int64_t r = begin; r < end; ++r) {
     const T* xr = x + r * depth;
     T* yr = y + r * depth;
-    const T shift = row_max(xr, depth);
+    const T shift = extreme_contiguous<Extreme::kMaxPropagateNan>(xr, depth, xr[0]);
     const T sum = exp_shifted_sum(xr, shift, yr, depth);
     if constexpr (kLog) {
       const T log_sum = std::log(sum);

@@ -1,5 +1,6 @@
 // ArgMax / ArgMin over one constant axis. Ties go to the first index and NaN never wins
 // (unless every value is NaN: then index 0), which is what TF's CPU kernels return.
+#include <limits>
 #include <type_traits>
 
 #include "kernels/reduce_util.h"
@@ -11,11 +12,22 @@ namespace {
 inline constexpr int64_t kArgColumnBlock = 256;
 inline constexpr int64_t kMinParallelArg = 1 << 14;
 
+// `|` and `&` rather than `||`/`&&`: no branches, so the column loops vectorise.
 struct ArgMaxCompare {
-  template <typename T> static bool better(T v, T best) { return v > best || (best != best && v == v); }
+  static constexpr Extreme kExtreme = Extreme::kMaxIgnoreNan;
+  template <typename T> static T worst() {
+    return std::numeric_limits<T>::has_infinity ? -std::numeric_limits<T>::infinity()
+                                                : std::numeric_limits<T>::lowest();
+  }
+  template <typename T> static bool better(T v, T best) { return (v > best) | ((best != best) & (v == v)); }
 };
 struct ArgMinCompare {
-  template <typename T> static bool better(T v, T best) { return v < best || (best != best && v == v); }
+  static constexpr Extreme kExtreme = Extreme::kMinIgnoreNan;
+  template <typename T> static T worst() {
+    return std::numeric_limits<T>::has_infinity ? std::numeric_limits<T>::infinity()
+                                                : std::numeric_limits<T>::max();
+  }
+  template <typename T> static bool better(T v, T best) { return (v < best) | ((best != best) & (v == v)); }
 };
 
 // The input viewed as [outer, axis, inner].
@@ -25,37 +37,56 @@ struct ArgPlan {
   int64_t inner = 0;
 };
 
+// Tasks [begin, end) of arg_reduce: task = (outer index, block of inner columns).
 template <typename Compare, typename T, typename Index>
-void arg_reduce(const ArgPlan& plan, const T* x, Index* out) {
+PBMEM_SIMD_CLONES void arg_reduce_tasks(const ArgPlan& plan, const T* x, Index* out, int64_t begin,
+                                        int64_t end) {
   const int64_t inner = plan.inner;
   const int64_t axis = plan.axis;
-  const int64_t blocks = (inner + kArgColumnBlock - 1) / kArgColumnBlock;
-  const int64_t tasks = plan.outer * blocks;
-  const int64_t work = std::max<int64_t>(1, axis * std::min(inner, kArgColumnBlock));
-  parallel_for(tasks, std::max<int64_t>(1, kMinParallelArg / work), [&](int64_t begin, int64_t end) {
-    T best[kArgColumnBlock];
-    Index index[kArgColumnBlock];
-    for (int64_t task = begin; task < end; ++task) {
-      const int64_t o = task / blocks;
-      const int64_t column = (task % blocks) * kArgColumnBlock;
-      const int64_t width = std::min(kArgColumnBlock, inner - column);
-      const T* base = x + o * axis * inner + column;
-      for (int64_t j = 0; j < width; ++j) {
-        best[j] = base[j];
-        index[j] = 0;
-      }
-      for (int64_t a = 1; a < axis; ++a) {
-        const T* row = base + a * inner;
-        for (int64_t j = 0; j < width; ++j) {
-          if (Compare::better(row[j], best[j])) {
-            best[j] = row[j];
-            index[j] = static_cast<Index>(a);
-          }
-        }
-      }
-      Index* o_row = out + o * inner + column;
-      for (int64_t j = 0; j < width; ++j) o_row[j] = index[j];
+  if (inner == 1) {
+    // Contiguous rows: find the extreme non-NaN value (vectorised), then its first index.
+    // No non-NaN value: index 0, as TF.
+    for (int64_t row = begin; row < end; ++row) {
+      const T* x_row = x + row * axis;
+      const T target = extreme_contiguous<Compare::kExtreme>(x_row, axis, Compare::template worst<T>());
+      int64_t found = 0;
+      while (found < axis && !(x_row[found] == target)) ++found;
+      out[row] = static_cast<Index>(found == axis ? 0 : found);
     }
+    return;
+  }
+  const int64_t blocks = (inner + kArgColumnBlock - 1) / kArgColumnBlock;
+  T best[kArgColumnBlock];
+  Index index[kArgColumnBlock];
+  for (int64_t task = begin; task < end; ++task) {
+    const int64_t o = task / blocks;
+    const int64_t column = (task % blocks) * kArgColumnBlock;
+    const int64_t width = std::min(kArgColumnBlock, inner - column);
+    const T* base = x + o * axis * inner + column;
+    for (int64_t j = 0; j < width; ++j) {
+      best[j] = base[j];
+      index[j] = 0;
+    }
+    for (int64_t a = 1; a < axis; ++a) {
+      const T* row = base + a * inner;
+      for (int64_t j = 0; j < width; ++j) {
+        const bool better = Compare::better(row[j], best[j]);
+        best[j] = fast_math::select(better, row[j], best[j]);
+        index[j] = better ? static_cast<Index>(a) : index[j];
+      }
+    }
+    Index* o_row = out + o * inner + column;
+    for (int64_t j = 0; j < width; ++j) o_row[j] = index[j];
+  }
+}
+
+template <typename Compare, typename T, typename Index>
+void arg_reduce(const ArgPlan& plan, const T* x, Index* out) {
+  const int64_t blocks = (plan.inner + kArgColumnBlock - 1) / kArgColumnBlock;
+  const int64_t work = std::max<int64_t>(1, plan.axis * std::min(plan.inner, kArgColumnBlock));
+  parallel_for(plan.outer * blocks, std::max<int64_t>(1, kMinParallelArg / work),
+               [&](int64_t begin, int64_t end) {
+    arg_reduce_tasks<Compare, T, Index>(plan, x, out, begin, end);
   });
 }
 

@@ -179,7 +179,8 @@ Status check_second_operand(const RunContext& ctx, const Tensor& b) {
 template <typename Op, typename T, typename Out, bool kAVaries, bool kBVaries>
 PBMEM_SIMD_CLONES void binary_chunk(const BroadcastPlan& plan, const T* a, const T* b, Out* out,
                                     int64_t begin, int64_t end) {
-  for_each_broadcast_run(plan, begin, end, [&](const int64_t* offsets, int64_t pos, int64_t n) {
+  for_each_broadcast_run(plan, begin, end, [&](const int64_t* offsets, int64_t pos, int64_t n)
+                                                 __attribute__((always_inline)) {
     const T* pa = a + offsets[0];
     const T* pb = b + offsets[1];
     Out* po = out + pos;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <type_traits>
 
@@ -71,7 +72,7 @@ Status check_input_dtypes(const InferContext& ctx, int first, int last, unsigned
 // ---- wrapping integer arithmetic (identity for floating point) ----
 
 template <typename T>
-inline T wrap_add(T a, T b) {
+PBMEM_ALWAYS_INLINE T wrap_add(T a, T b) {
   if constexpr (std::is_integral_v<T>) {
     using U = std::make_unsigned_t<T>;
     return static_cast<T>(static_cast<U>(a) + static_cast<U>(b));
@@ -80,7 +81,7 @@ inline T wrap_add(T a, T b) {
   }
 }
 template <typename T>
-inline T wrap_sub(T a, T b) {
+PBMEM_ALWAYS_INLINE T wrap_sub(T a, T b) {
   if constexpr (std::is_integral_v<T>) {
     using U = std::make_unsigned_t<T>;
     return static_cast<T>(static_cast<U>(a) - static_cast<U>(b));
@@ -89,7 +90,7 @@ inline T wrap_sub(T a, T b) {
   }
 }
 template <typename T>
-inline T wrap_mul(T a, T b) {
+PBMEM_ALWAYS_INLINE T wrap_mul(T a, T b) {
   if constexpr (std::is_integral_v<T>) {
     using U = std::make_unsigned_t<T>;
     return static_cast<T>(static_cast<U>(a) * static_cast<U>(b));
@@ -98,7 +99,7 @@ inline T wrap_mul(T a, T b) {
   }
 }
 template <typename T>
-inline T wrap_neg(T a) {
+PBMEM_ALWAYS_INLINE T wrap_neg(T a) {
   if constexpr (std::is_integral_v<T>) {
     using U = std::make_unsigned_t<T>;
     return static_cast<T>(U{0} - static_cast<U>(a));
@@ -109,12 +110,60 @@ inline T wrap_neg(T a) {
 
 // NaN-propagating max/min, as TF's Maximum/Minimum and Max/Min reductions.
 template <typename T>
-inline T propagate_nan_max(T a, T b) {
-  return fast_math::select(a > b || a != a, a, b);  // a != a is false for integers
+PBMEM_ALWAYS_INLINE T propagate_nan_max(T a, T b) {
+  return fast_math::select((a > b) | (a != a), a, b);  // a != a is false for integers
 }
 template <typename T>
-inline T propagate_nan_min(T a, T b) {
-  return fast_math::select(a < b || a != a, a, b);
+PBMEM_ALWAYS_INLINE T propagate_nan_min(T a, T b) {
+  return fast_math::select((a < b) | (a != a), a, b);
+}
+
+// ---- max/min over a contiguous run, in explicit vectors ----
+// GCC does not vectorise float max/min reductions without -ffast-math (and not at all with
+// NaN propagation), so these use GCC vector extensions: 8 lanes, lowered to whatever the
+// enclosing function's ISA offers (SSE2 halves, AVX2 whole registers).
+
+inline constexpr int kVectorLanes = 8;
+template <typename T>
+struct LaneVector {
+  typedef T type __attribute__((vector_size(kVectorLanes * sizeof(T))));
+};
+
+enum class Extreme {
+  kMaxPropagateNan,  // TF's Max/Maximum: any NaN gives NaN
+  kMinPropagateNan,
+  kMaxIgnoreNan,     // largest non-NaN value (ArgMax), `init` when there is none
+  kMinIgnoreNan,
+};
+
+// One step of the reduction, for scalars and (inlined into the loop below) lane vectors.
+#define PBMEM_EXTREME_STEP(kKind, acc, v)                                          \
+  ((kKind) == Extreme::kMaxPropagateNan   ? (((acc > v) | (acc != acc)) ? acc : v) \
+   : (kKind) == Extreme::kMinPropagateNan ? (((acc < v) | (acc != acc)) ? acc : v) \
+   : (kKind) == Extreme::kMaxIgnoreNan    ? ((v > acc) ? v : acc)                  \
+                                          : ((v < acc) ? v : acc))
+
+// The extreme of init and x[0..n).
+template <Extreme kKind, typename T>
+PBMEM_ALWAYS_INLINE T extreme_contiguous(const T* x, int64_t n, T init) {
+  using V = typename LaneVector<T>::type;
+  T best = init;
+  int64_t i = 0;
+  if (n >= kVectorLanes) {
+    V acc;
+    std::memcpy(&acc, x, sizeof(V));
+    for (i = kVectorLanes; i + kVectorLanes <= n; i += kVectorLanes) {
+      V v;
+      std::memcpy(&v, x + i, sizeof(V));
+      acc = PBMEM_EXTREME_STEP(kKind, acc, v);
+    }
+    for (int j = 0; j < kVectorLanes; ++j) {
+      const T lane = acc[j];
+      best = PBMEM_EXTREME_STEP(kKind, best, lane);
+    }
+  }
+  for (; i < n; ++i) best = PBMEM_EXTREME_STEP(kKind, best, x[i]);
+  return best;
 }
 
 // ---- N-ary broadcasting ----
@@ -145,7 +194,7 @@ Status make_broadcast_plan(const Shape* const* shapes, int num_operands, const S
 // [begin, end): offsets[k] is operand k's element offset at out_begin; along the run operand k
 // advances by plan.inner_varies(k) ? 1 : 0.
 template <typename Body>
-void for_each_broadcast_run(const BroadcastPlan& plan, int64_t begin, int64_t end, Body&& body) {
+PBMEM_ALWAYS_INLINE void for_each_broadcast_run(const BroadcastPlan& plan, int64_t begin, int64_t end, Body&& body) {
   const int outer_rank = plan.rank - 1;
   const int n = plan.num_operands;
   const int64_t inner = plan.inner();

@@ -49,6 +49,7 @@ struct MeanReducer {
 template <typename T>
 struct MaxReducer {
   using Acc = T;
+  static constexpr Extreme kExtreme = Extreme::kMaxPropagateNan;
   static Acc identity() {
     if constexpr (std::is_floating_point_v<T>) return -std::numeric_limits<T>::infinity();
     return std::numeric_limits<T>::lowest();
@@ -61,6 +62,7 @@ struct MaxReducer {
 template <typename T>
 struct MinReducer {
   using Acc = T;
+  static constexpr Extreme kExtreme = Extreme::kMinPropagateNan;
   static Acc identity() {
     if constexpr (std::is_floating_point_v<T>) return std::numeric_limits<T>::infinity();
     return std::numeric_limits<T>::max();
@@ -107,9 +109,17 @@ inline constexpr int64_t kColumnBlock = 256;
 // Input elements per parallel task, at least.
 inline constexpr int64_t kMinParallelReduce = 1 << 14;
 
+template <typename R, typename = void>
+struct HasExtreme : std::false_type {};
+template <typename R>
+struct HasExtreme<R, std::void_t<decltype(R::kExtreme)>> : std::true_type {};
+
 template <typename R, typename T>
 PBMEM_SIMD_CLONES typename R::Acc reduce_contiguous(const T* x, int64_t n) {
   using Acc = typename R::Acc;
+  if constexpr (HasExtreme<R>::value) {
+    return extreme_contiguous<R::kExtreme>(x, n, R::identity());
+  }
   Acc lanes[kReduceLanes];
   for (int j = 0; j < kReduceLanes; ++j) lanes[j] = R::identity();
   int64_t i = 0;

@@ -118,6 +118,23 @@ def test_nan_propagates_in_max_min():
                      {"x": x}, stem="red_nan")
 
 
+def test_nan_and_inf_in_long_rows():
+    """Rows longer than the vector lanes: NaN in the vector part, in the tail, everywhere."""
+    tf = tfcheck._tf()
+    x = rng(13).standard_normal((6, 21)).astype(np.float32)
+    x[0, 3] = np.nan
+    x[1, 20] = np.nan
+    x[2, :] = np.nan
+    x[3, :] = -np.inf
+    x[4, 5] = np.inf
+    x[4, 17] = np.inf
+    x[5, ::2] = np.nan
+    check_against_tf(lambda x: [tf.reduce_max(x, 1), tf.reduce_min(x, 1), tf.argmax(x, 1),
+                                tf.argmin(x, 1), tf.reduce_max(x, 0), tf.argmax(x, 0),
+                                tf.nn.softmax(x), tf.nn.log_softmax(x)],
+                     {"x": x}, stem="red_nan_long")
+
+
 @pytest.mark.parametrize("op", ["All", "Any"])
 def test_all_any(op):
     tf = tfcheck._tf()
