@@ -19,7 +19,9 @@ struct ArgMaxCompare {
     return std::numeric_limits<T>::has_infinity ? -std::numeric_limits<T>::infinity()
                                                 : std::numeric_limits<T>::lowest();
   }
-  template <typename T> static bool better(T v, T best) { return (v > best) | ((best != best) & (v == v)); }
+  template <typename T> static bool better(T v, T best) {
+    return (v > best) | ((best != best) & (v == v));
+  }
 };
 struct ArgMinCompare {
   static constexpr Extreme kExtreme = Extreme::kMinIgnoreNan;
@@ -27,7 +29,9 @@ struct ArgMinCompare {
     return std::numeric_limits<T>::has_infinity ? std::numeric_limits<T>::infinity()
                                                 : std::numeric_limits<T>::max();
   }
-  template <typename T> static bool better(T v, T best) { return (v < best) | ((best != best) & (v == v)); }
+  template <typename T> static bool better(T v, T best) {
+    return (v < best) | ((best != best) & (v == v));
+  }
 };
 
 // The input viewed as [outer, axis, inner].
@@ -48,7 +52,8 @@ PBMEM_SIMD_CLONES void arg_reduce_tasks(const ArgPlan& plan, const T* x, Index* 
     // No non-NaN value: index 0, as TF.
     for (int64_t row = begin; row < end; ++row) {
       const T* x_row = x + row * axis;
-      const T target = extreme_contiguous<Compare::kExtreme>(x_row, axis, Compare::template worst<T>());
+      const T target =
+          extreme_contiguous<Compare::kExtreme>(x_row, axis, Compare::template worst<T>());
       int64_t found = 0;
       while (found < axis && !(x_row[found] == target)) ++found;
       out[row] = static_cast<Index>(found == axis ? 0 : found);
@@ -112,13 +117,14 @@ class ArgReduceKernel : public Kernel {
       if (!in.known_rank() || in.rank() < 1) {
         ctx.set_output(0, output_type_, Shape::unknown_rank());
       } else {
-        ctx.set_output(0, output_type_,
-                       Shape(std::vector<int64_t>(static_cast<size_t>(in.rank() - 1), kUnknownDim)));
+        std::vector<int64_t> dims(static_cast<size_t>(in.rank() - 1), kUnknownDim);
+        ctx.set_output(0, output_type_, Shape(std::move(dims)));
       }
       return ok_status();
     }
     if (dimension->num_elements() != 1) {
-      return ctx.error("dimension (input 1) must be a scalar, got shape ", dimension->shape().str());
+      return ctx.error("dimension (input 1) must be a scalar, got shape ",
+                       dimension->shape().str());
     }
     if (!in.known_rank()) {
       ctx.set_output(0, output_type_, Shape::unknown_rank());

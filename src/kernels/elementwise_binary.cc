@@ -116,7 +116,9 @@ struct SquaredDifferenceOp : BinaryDefaults {
 };
 struct DivNoNanOp : BinaryDefaults {
   static constexpr unsigned kTypes = kTypesFloating;
-  template <typename T> static T apply(T a, T b) { return fast_math::select(b == T{0}, T{0}, a / b); }
+  template <typename T> static T apply(T a, T b) {
+    return fast_math::select(b == T{0}, T{0}, a / b);
+  }
 };
 
 struct ComparisonDefaults : BinaryDefaults {

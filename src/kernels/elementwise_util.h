@@ -194,7 +194,8 @@ Status make_broadcast_plan(const Shape* const* shapes, int num_operands, const S
 // [begin, end): offsets[k] is operand k's element offset at out_begin; along the run operand k
 // advances by plan.inner_varies(k) ? 1 : 0.
 template <typename Body>
-PBMEM_ALWAYS_INLINE void for_each_broadcast_run(const BroadcastPlan& plan, int64_t begin, int64_t end, Body&& body) {
+PBMEM_ALWAYS_INLINE void for_each_broadcast_run(const BroadcastPlan& plan, int64_t begin,
+                                                int64_t end, Body&& body) {
   const int outer_rank = plan.rank - 1;
   const int n = plan.num_operands;
   const int64_t inner = plan.inner();

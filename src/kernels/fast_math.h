@@ -95,7 +95,8 @@ PBMEM_ALWAYS_INLINE float exp(float x) {
   p = p * r * r + r + 1.0f;
   // 2^exponent as two normal factors, so exponents beyond the normal range work too.
   const int32_t half = exponent / 2;
-  const float scale1 = bits_float(static_cast<uint32_t>(half + kFloatExponentBias) << kFloatMantissaBits);
+  const float scale1 =
+      bits_float(static_cast<uint32_t>(half + kFloatExponentBias) << kFloatMantissaBits);
   const float scale2 =
       bits_float(static_cast<uint32_t>(exponent - half + kFloatExponentBias) << kFloatMantissaBits);
   float result = p * scale1 * scale2;
@@ -104,13 +105,23 @@ PBMEM_ALWAYS_INLINE float exp(float x) {
   return select(x != x, x, result);
 }
 
+// c[0] + c[1] x + ... + c[N-1] x^(N-1), by Horner's scheme.
+template <size_t N>
+PBMEM_ALWAYS_INLINE float horner(const float (&coefficients)[N], float x) {
+  float p = coefficients[N - 1];
+  for (size_t i = N - 1; i-- > 0;) p = p * x + coefficients[i];
+  return p;
+}
+
 // Below this |x|, expm1 uses its Taylor series (exp(x) - 1 would cancel).
 inline constexpr float kExpm1SeriesLimit = 0.1f;
+// 1, 1/2!, ..., 1/6!: expm1(x) / x = sum of x^k / (k+1)!.
+inline constexpr float kExpm1Series[] = {1.0f, 1.0f / 2, 1.0f / 6, 1.0f / 24, 1.0f / 120,
+                                         1.0f / 720};
 
 PBMEM_ALWAYS_INLINE float expm1(float x) {
   // x + x^2/2! + ... + x^6/6!, in Horner form.
-  const float series =
-      x * (1.0f + x * (1.0f / 2 + x * (1.0f / 6 + x * (1.0f / 24 + x * (1.0f / 120 + x * (1.0f / 720))))));
+  const float series = x * horner(kExpm1Series, x);
   return select(std::fabs(x) < kExpm1SeriesLimit, series, fast_math::exp(x) - 1.0f);
 }
 
@@ -147,13 +158,6 @@ inline constexpr float kErfcTailPoly[] = {5.6420894647e-01f, -6.8587079053e-04f,
 inline constexpr float kErfcUnderflow = 10.1f;
 // Keeps the top 12 significant bits of a float, so that its square is exact.
 inline constexpr uint32_t kHalfMantissaMask = 0xFFFFF000u;
-
-template <size_t N>
-PBMEM_ALWAYS_INLINE float horner(const float (&coefficients)[N], float x) {
-  float p = coefficients[N - 1];
-  for (size_t i = N - 1; i-- > 0;) p = p * x + coefficients[i];
-  return p;
-}
 
 PBMEM_ALWAYS_INLINE float erf_small(float x) { return x * horner(kErfSmallPoly, x * x); }
 

@@ -145,7 +145,8 @@ void reduce_inner_kept(const ReducePlan& plan, const T* x, T* out) {
   const int64_t blocks = (inner + kColumnBlock - 1) / kColumnBlock;
   const int64_t rows = plan.out_elems / inner;
   const int64_t tasks = rows * blocks;
-  const int64_t work_per_task = std::max<int64_t>(1, plan.reduce_count * std::min(inner, kColumnBlock));
+  const int64_t work_per_task =
+      std::max<int64_t>(1, plan.reduce_count * std::min(inner, kColumnBlock));
   parallel_for(tasks, std::max<int64_t>(1, kMinParallelReduce / work_per_task),
                [&](int64_t begin, int64_t end) {
     Odometer kept(plan.kept);

@@ -161,7 +161,7 @@ def test_equal_incompatible_shapes_without_error():
         {"a": a, "b": b}, stem="ew_eq_incompat")
 
 
-# ---- Select / SelectV2 / AddN ---------------------------------------------------------------------
+# ---- Select / SelectV2 / AddN -------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", [np.float32, np.int32, np.int64])
 def test_select_v1(dtype):
@@ -202,7 +202,7 @@ def test_add_n(dtype):
                      xs, dynamic_batch=True, stem="ew_addn")
 
 
-# ---- unary ops --------------------------------------------------------------------------------------
+# ---- unary ops ----------------------------------------------------------------------------------
 
 UNARY_FLOAT_OPS = ["Rsqrt", "Sqrt", "Square", "Exp", "Log", "Neg", "Abs", "Floor", "Ceil", "Round",
                    "Reciprocal", "Sign"]
@@ -255,7 +255,7 @@ def test_logical_not_dynamic():
     check_against_tf(lambda x: tf.logical_not(x), {"x": x}, dynamic_batch=True, stem="ew_not")
 
 
-# ---- errors -------------------------------------------------------------------------------------------
+# ---- errors -------------------------------------------------------------------------------------
 
 def _graph_only(build_fn, specs, stem):
     tf = tfcheck._tf()

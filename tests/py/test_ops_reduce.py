@@ -62,7 +62,8 @@ def test_reduce_edge_shapes(op):
     }
     check_against_tf(lambda scalar, ones, empty_reduced, empty_kept, long, tall: [
         _reduce(op, scalar, [], False), _reduce(op, scalar, [], True),
-        _reduce(op, ones, [0, 3], False), _reduce(op, ones, 2, True), _reduce(op, ones, None, False),
+        _reduce(op, ones, [0, 3], False), _reduce(op, ones, 2, True),
+        _reduce(op, ones, None, False),
         _reduce(op, empty_reduced, 1, False), _reduce(op, empty_reduced, [0, 1], True),
         _reduce(op, empty_kept, 1, False), _reduce(op, empty_kept, 0, False),
         _reduce(op, long, 1, False), _reduce(op, long, 0, False),
@@ -75,7 +76,8 @@ def test_global_average_pooling_and_layer_norm_patterns():
     g = rng(6)
     x = g.standard_normal((2, 7, 7, 300)).astype(np.float32)  # more channels than one block
     y = g.standard_normal((4, 10, 768)).astype(np.float32)
-    check_against_tf(lambda x, y: [tf.reduce_mean(x, [1, 2]), tf.reduce_mean(x, [1, 2], keepdims=True),
+    check_against_tf(lambda x, y: [tf.reduce_mean(x, [1, 2]),
+                                   tf.reduce_mean(x, [1, 2], keepdims=True),
                                    tf.reduce_max(x, [1, 2]), tf.reduce_mean(y, -1, keepdims=True),
                                    tf.reduce_sum(y, [0, 2])],
                      {"x": x, "y": y}, stem="red_gap")
@@ -143,7 +145,8 @@ def test_all_any(op):
     x[1] = False
     empty = np.zeros((2, 0), bool)
     fn = getattr(tf.raw_ops, op)
-    check_against_tf(lambda x, empty: [fn(input=x, axis=[1, 2]), fn(input=x, axis=0, keep_dims=True),
+    check_against_tf(lambda x, empty: [fn(input=x, axis=[1, 2]),
+                                       fn(input=x, axis=0, keep_dims=True),
                                        fn(input=x, axis=[-1]), fn(input=x, axis=[0, 1, 2]),
                                        fn(input=empty, axis=1)],
                      {"x": x, "empty": empty}, stem=f"red_{op}")
@@ -171,7 +174,7 @@ def test_argmax_rank1_and_int64_dimension():
                      {"x": x, "y": y}, stem="red_arg_rank1")
 
 
-# ---- errors -------------------------------------------------------------------------------------------
+# ---- errors -------------------------------------------------------------------------------------
 
 def _expect_error(build_fn, x, stem, *fragments, patch=None):
     """Builds a graph, optionally patches it (patch(graph_def) for values TF refuses to build
@@ -208,8 +211,9 @@ def test_axis_out_of_range_is_an_error():
             if node.name == "axis":
                 node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(np.array([2], np.int32)))
 
-    _expect_error(lambda x: tf.raw_ops.Mean(input=x, axis=tf.constant([1], name="axis"), name="far"),
-                  x, "red_range", "far", "Mean", "out of range", patch=set_axis)
+    _expect_error(
+        lambda x: tf.raw_ops.Mean(input=x, axis=tf.constant([1], name="axis"), name="far"),
+        x, "red_range", "far", "Mean", "out of range", patch=set_axis)
 
 
 def test_argmax_over_empty_axis_is_an_error():
