@@ -31,6 +31,8 @@
 
 namespace pbmem {
 
+class MemoryAccount;
+
 // What is known about one tensor before running: dtype, (partial) shape, and its value when it
 // is a constant (weights, folded shape subgraphs).
 struct TensorInfo {
@@ -83,17 +85,18 @@ class InferContext {
 
 class RunContext {
  public:
-  RunContext(const Node& node, std::vector<const Tensor*> inputs, std::vector<Tensor*> outputs,
-             void* scratch, size_t scratch_bytes)
-      : node_(node), inputs_(std::move(inputs)), outputs_(std::move(outputs)),
-        scratch_(scratch), scratch_bytes_(scratch_bytes) {}
+  // The vectors are borrowed (bound once at prepare), so making a context never allocates.
+  RunContext(const Node& node, const std::vector<const Tensor*>& inputs,
+             const std::vector<Tensor*>& outputs, void* scratch, size_t scratch_bytes)
+      : node_(node), inputs_(&inputs), outputs_(&outputs), scratch_(scratch),
+        scratch_bytes_(scratch_bytes) {}
 
   const Node& node() const { return node_; }
-  int num_inputs() const { return static_cast<int>(inputs_.size()); }
-  const Tensor& input(int i) const { return *inputs_[static_cast<size_t>(i)]; }
-  int num_outputs() const { return static_cast<int>(outputs_.size()); }
+  int num_inputs() const { return static_cast<int>(inputs_->size()); }
+  const Tensor& input(int i) const { return *(*inputs_)[static_cast<size_t>(i)]; }
+  int num_outputs() const { return static_cast<int>(outputs_->size()); }
   // Preallocated with the shape and dtype that infer() declared.
-  Tensor& output(int i) const { return *outputs_[static_cast<size_t>(i)]; }
+  Tensor& output(int i) const { return *(*outputs_)[static_cast<size_t>(i)]; }
   // The scratch the kernel asked for in prepare(), or nullptr when it asked for none.
   void* scratch() const { return scratch_; }
   size_t scratch_bytes() const { return scratch_bytes_; }
@@ -103,10 +106,15 @@ class RunContext {
     return node_.error(args...);
   }
 
+  // The session's accounted allocator (for the memory-stats ops); nullptr when folding.
+  const MemoryAccount* memory_account() const { return memory_account_; }
+  void set_memory_account(const MemoryAccount* account) { memory_account_ = account; }
+
  private:
   const Node& node_;
-  std::vector<const Tensor*> inputs_;
-  std::vector<Tensor*> outputs_;
+  const MemoryAccount* memory_account_ = nullptr;
+  const std::vector<const Tensor*>* inputs_;
+  const std::vector<Tensor*>* outputs_;
   void* scratch_;
   size_t scratch_bytes_;
 };
@@ -159,5 +167,6 @@ Status register_reduce_ops(OpRegistry& registry);       // kernels/reduce.cc
 Status register_nn_ops(OpRegistry& registry);           // kernels/conv.cc, pool.cc, batchnorm.cc
 Status register_matmul_ops(OpRegistry& registry);       // kernels/matmul.cc
 Status register_image_ops(OpRegistry& registry);        // kernels/resize.cc
+Status register_memory_stats_ops(OpRegistry& registry); // kernels/memory_stats.cc
 
 }  // namespace pbmem

@@ -31,7 +31,7 @@ OpRegistry build_global_registry() {
   const RegisterFn families[] = {
       register_array_ops,      register_slice_ops,  register_elementwise_ops,
       register_activation_ops, register_reduce_ops, register_nn_ops,
-      register_matmul_ops,     register_image_ops,
+      register_matmul_ops,     register_image_ops,  register_memory_stats_ops,
   };
   OpRegistry registry;
   for (RegisterFn family : families) {

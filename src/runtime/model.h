@@ -18,6 +18,7 @@
 #include "core/tensor.h"
 #include "graph/ir.h"
 #include "kernels/kernel.h"
+#include "memory/allocator.h"
 
 namespace pbmem {
 
@@ -84,10 +85,56 @@ class Model {
 
 struct SessionOptions {
   int num_threads = 0;  // 0: all cores
+  // Hard cap on the bytes pbmem allocates for this session (0: none); reported as bytes_limit.
+  int64_t memory_limit = 0;
+  // Reorder the schedule to lower the peak (never above the default order's).
+  bool memory_aware_schedule = true;
+  // Let whitelisted ops (Relu, BiasAdd, elementwise, BatchNorm) write over an input that dies.
+  bool in_place = true;
   // Output tensor names to compute; empty: the graph's sinks.
   std::vector<std::string> outputs;
   // Shapes to use for inputs whose dims are unknown in the graph (before inputs are given).
   std::map<std::string, Shape> input_shapes;
+};
+
+// A tensor live at the plan's peak step.
+struct LiveTensor {
+  std::string name;      // "node" or "node:port"
+  std::string op;        // producer's op
+  int64_t bytes = 0;
+  int first_step = 0;
+  int last_step = 0;
+};
+
+// The static memory plan of a session for one set of input shapes (before running).
+// predicted_peak_bytes is what the accounted allocators will hold during a run:
+//   weights_packed_bytes + arena_bytes + scratch_bytes + io_bytes.
+// Mapped weights are file pages, not allocations, and are reported on their own.
+struct MemoryPlanReport {
+  int64_t predicted_peak_bytes = 0;
+  int64_t arena_bytes = 0;              // activations, one planned block
+  int64_t lower_bound_bytes = 0;        // max over steps of live activation bytes
+  int64_t naive_bytes = 0;              // every activation in its own buffer
+  int64_t default_order_lower_bound_bytes = 0;  // lower bound of the file-order schedule
+  int64_t weights_packed_bytes = 0;     // reordered / folded / realigned weights we allocated
+  int64_t weights_mapped_bytes = 0;     // weights read in place from the mapped file
+  int64_t scratch_bytes = 0;            // kernel scratch (oneDNN scratchpads), shared by steps
+  int64_t io_bytes = 0;                 // graph outputs
+  int num_steps = 0;
+  int peak_step = -1;                   // step where the live activation bytes peak
+  std::string peak_node;
+  std::vector<LiveTensor> live_at_peak; // largest first
+  std::vector<std::pair<std::string, Shape>> input_shapes;
+  std::string ascii_plan;               // one line per step (see plan/memory_planner.h)
+};
+
+// Per-run stats (reset at each run's start) and lifetime stats of a session's allocations.
+struct SessionStats {
+  AllocatorStats run;
+  AllocatorStats lifetime;
+  CategoryBytes run_peak_by_category{};
+  int64_t predicted_peak_bytes = 0;
+  int64_t weights_mapped_bytes = 0;
 };
 
 class Session {
@@ -101,13 +148,27 @@ class Session {
   // Runs with inputs keyed by name ("x" or "x:0"). Returns the requested outputs keyed by the
   // names they were requested with (or the sink names). Errors name the input and the expected
   // dtype/shape. Missing inputs with a PlaceholderWithDefault use the default.
+  // Output tensors live in the session's pooled I/O buffers: the next run() overwrites them
+  // (clone() what you keep). Nothing is allocated after the first run for a shape.
   Result<std::map<std::string, Tensor>> run(const std::map<std::string, Tensor>& inputs);
 
   const std::vector<std::string>& output_names() const;
 
+  // Prepares for these input shapes (unknown dims of the model's inputs must be given) without
+  // running, and returns the memory plan. A later run() with the same shapes reuses it.
+  Result<MemoryPlanReport> plan(const std::map<std::string, Shape>& input_shapes);
+  // The plan of the last prepare (run or plan); empty before the first.
+  const MemoryPlanReport& last_plan() const;
+  SessionStats stats() const;
+  // TF's MaxBytesInUse / BytesInUse / BytesLimit, for the last (or current) run.
+  int64_t max_bytes_in_use() const;
+  int64_t bytes_in_use() const;
+  int64_t bytes_limit() const;
+
+  struct Impl;  // opaque (runtime/session_impl.h)
+
  private:
   Session();
-  struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 

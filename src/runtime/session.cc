@@ -1,5 +1,5 @@
-// Session: prepare (concrete shapes, folding, kernel prepare) once per input-shape signature,
-// then execute the schedule. Intermediate tensors are freed after their last consumer.
+// Session API: feeds are checked against the graph, prepare (session_plan.cc) runs once per
+// input signature, then every run executes the bound steps without allocating.
 #include <algorithm>
 #include <cstdlib>
 #include <unordered_map>
@@ -8,16 +8,13 @@
 #include <omp.h>
 #endif
 
-#include "runtime/model.h"
-#include "shape/infer.h"
+#include <unistd.h>
+
+#include "runtime/session_impl.h"
 
 namespace pbmem {
 
 namespace {
-
-struct FreeDeleter {
-  void operator()(void* p) const { std::free(p); }
-};
 
 bool is_placeholder(const Node& node) { return node.op == "Placeholder"; }
 bool is_placeholder_with_default(const Node& node) { return node.op == "PlaceholderWithDefault"; }
@@ -31,6 +28,12 @@ bool shape_compatible(const Shape& declared, const Shape& given) {
   return true;
 }
 
+int64_t physical_memory_bytes() {
+  long pages = sysconf(_SC_PHYS_PAGES);
+  long page_size = sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page_size > 0 ? static_cast<int64_t>(pages) * page_size : 0;
+}
+
 int default_thread_count() {
 #ifdef _OPENMP
   return omp_get_num_procs();
@@ -40,30 +43,6 @@ int default_thread_count() {
 }
 
 }  // namespace
-
-struct Session::Impl {
-  std::shared_ptr<const Model> model;
-  SessionOptions options;
-  int num_threads = 1;
-  std::vector<std::string> output_names;
-  std::vector<TensorRef> output_refs;
-  std::vector<int> schedule;                              // node indices in run order
-  std::vector<std::unique_ptr<Kernel>> kernels;           // by node index (null if not scheduled)
-  std::vector<int> fed_nodes;                             // placeholders in the schedule
-
-  // Prepared state for one input-shape signature.
-  bool prepared = false;
-  std::vector<Shape> prepared_shapes;                     // by position in fed_nodes
-  std::vector<bool> prepared_fed;                         // PlaceholderWithDefault: fed or not
-  std::vector<std::vector<TensorInfo>> infos;             // by node index
-  std::vector<int> run_nodes;                             // nodes executed at run time
-  std::vector<std::vector<int>> consumers_left_init;      // by node, by port: consumer count
-  std::unique_ptr<void, FreeDeleter> scratch;
-  size_t scratch_bytes = 0;
-
-  Status prepare(const std::vector<const Tensor*>& fed);
-  Result<std::map<std::string, Tensor>> execute(const std::vector<const Tensor*>& fed);
-};
 
 Session::Session() : impl_(std::make_unique<Impl>()) {}
 Session::~Session() = default;
@@ -81,6 +60,12 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> mo
   s.model = model;
   s.options = options;
   s.num_threads = options.num_threads > 0 ? options.num_threads : default_thread_count();
+  if (options.memory_limit < 0) {
+    return invalid_argument("memory limit must be >= 0 bytes (0 = none), got ", options.memory_limit);
+  }
+  s.account = MemoryAccount::create();
+  // Without a limit, BytesLimit reports the machine's memory, as TF's allocators report theirs.
+  s.account->set_limit(options.memory_limit > 0 ? options.memory_limit : physical_memory_bytes());
   const Graph& graph = model->graph();
 
   if (options.outputs.empty()) {
@@ -129,181 +114,161 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> mo
   return session;
 }
 
-Status Session::Impl::prepare(const std::vector<const Tensor*>& fed) {
+Status Session::Impl::execute(const std::vector<const Tensor*>& fed) {
   const Graph& graph = model->graph();
-  infos.assign(static_cast<size_t>(graph.num_nodes()), {});
-  InferParams params;
-  params.concrete = true;
-  scratch_bytes = 0;
-  run_nodes.clear();
-  for (int index : schedule) {
-    const Node& node = graph.node(index);
-    Kernel& kernel = *kernels[static_cast<size_t>(index)];
-    auto fed_it = std::find(fed_nodes.begin(), fed_nodes.end(), index);
-    std::vector<TensorInfo>& outputs = infos[static_cast<size_t>(index)];
-    if (fed_it != fed_nodes.end() && fed[static_cast<size_t>(fed_it - fed_nodes.begin())]) {
-      const Tensor* t = fed[static_cast<size_t>(fed_it - fed_nodes.begin())];
-      outputs.assign(1, TensorInfo{t->dtype(), t->shape(), nullptr});
-      continue;  // bound at run time
+  account->begin_run();
+  // A kernel that allocates while running is counted (and refused over the limit) as "other".
+  ScopedAccount scope(account, MemoryCategory::kOther);
+  for (size_t k = 0; k < fed_nodes.size(); ++k) {
+    if (fed[k]) values[static_cast<size_t>(fed_nodes[k])][0].assign_view(*fed[k], fed[k]->shape());
+  }
+  for (const Step& step : steps) {
+    const Node& node = graph.node(step.node);
+    if (step.alias_only) {
+      step.outputs[0]->assign_view(*step.inputs[0], infos[static_cast<size_t>(step.node)][0].shape);
+      continue;
     }
-    PBMEM_ASSIGN_OR_RETURN(auto inputs, gather_inputs(node, infos));
-    PBMEM_RETURN_IF_ERROR(infer_node(kernel, node, inputs, params, &outputs));
-    bool all_const = !outputs.empty();
-    for (const TensorInfo& out : outputs) all_const &= static_cast<bool>(out.value);
-    if (!all_const && !outputs.empty()) {
-      run_nodes.push_back(index);
-      scratch_bytes = std::max(scratch_bytes, kernel.scratch_bytes());
-    } else if (outputs.empty() && node.op != "NoOp") {
-      run_nodes.push_back(index);
-    }
+    RunContext ctx(node, step.inputs, step.outputs, scratch.get(), scratch_bytes);
+    ctx.set_memory_account(account.get());
+    PBMEM_RETURN_IF_ERROR(kernels[static_cast<size_t>(step.node)]->run(ctx));
   }
-  // Consumer counts, so run() can free each intermediate right after its last use.
-  consumers_left_init.assign(static_cast<size_t>(graph.num_nodes()), {});
-  for (int index : schedule) {
-    consumers_left_init[static_cast<size_t>(index)].assign(infos[static_cast<size_t>(index)].size(), 0);
-  }
-  for (int index : run_nodes) {
-    for (const TensorRef& ref : graph.node(index).inputs) {
-      ++consumers_left_init[static_cast<size_t>(ref.node)][static_cast<size_t>(ref.port)];
-    }
-  }
-  scratch.reset();
-  if (scratch_bytes > 0) {
-    size_t rounded = (scratch_bytes + kTensorAlignment - 1) / kTensorAlignment * kTensorAlignment;
-    scratch.reset(std::aligned_alloc(kTensorAlignment, rounded));
-    if (!scratch) return resource_exhausted("cannot allocate ", scratch_bytes, " bytes of kernel scratch");
-  }
-  prepared = true;
   return ok_status();
 }
 
-Result<std::map<std::string, Tensor>> Session::Impl::execute(const std::vector<const Tensor*>& fed) {
-  const Graph& graph = model->graph();
-  std::vector<std::vector<Tensor>> values(static_cast<size_t>(graph.num_nodes()));
-  std::vector<std::vector<int>> consumers_left = consumers_left_init;
-  std::vector<bool> is_output_node(static_cast<size_t>(graph.num_nodes()), false);
-  for (const TensorRef& ref : output_refs) is_output_node[static_cast<size_t>(ref.node)] = true;
+namespace {
 
-  // Constants (weights and folded values) and fed inputs.
-  for (int index : schedule) {
-    const auto& outs = infos[static_cast<size_t>(index)];
-    auto& vals = values[static_cast<size_t>(index)];
-    vals.resize(outs.size());
-    for (size_t port = 0; port < outs.size(); ++port) {
-      if (outs[port].value) vals[port] = *outs[port].value;
-    }
+std::string describe_inputs(const Model& model) {
+  std::string list;
+  for (const TensorSpec& spec : model.inputs()) {
+    list += (list.empty() ? "" : ", ") + spec.name + " " + dtype_name(spec.dtype) + spec.shape.str();
   }
-  for (size_t k = 0; k < fed_nodes.size(); ++k) {
-    if (fed[k]) values[static_cast<size_t>(fed_nodes[k])][0] = *fed[k];
-  }
+  return list.empty() ? std::string("(none)") : list;
+}
 
-  for (int index : run_nodes) {
-    const Node& node = graph.node(index);
-    Kernel& kernel = *kernels[static_cast<size_t>(index)];
-    const auto& outs = infos[static_cast<size_t>(index)];
-    auto& vals = values[static_cast<size_t>(index)];
-    std::vector<const Tensor*> inputs;
-    inputs.reserve(node.inputs.size());
-    for (const TensorRef& ref : node.inputs) {
-      const Tensor& t = values[static_cast<size_t>(ref.node)][static_cast<size_t>(ref.port)];
-      if (!t.valid()) return internal_error(node.describe(), ": input '", graph.node(ref.node).name, "' has no value");
-      inputs.push_back(&t);
-    }
-    if (kernel.aliases_input0() && outs.size() == 1) {
-      vals[0] = inputs[0]->reshaped(outs[0].shape);
-    } else {
-      std::vector<Tensor*> out_ptrs;
-      for (size_t port = 0; port < outs.size(); ++port) {
-        if (!vals[port].valid()) {
-          auto t = Tensor::allocate(outs[port].dtype, outs[port].shape);
-          if (!t.ok()) return t.status().with_context(node.describe() + ": output " + std::to_string(port));
-          vals[port] = std::move(t).value();
-        }
-        out_ptrs.push_back(&vals[port]);
-      }
-      RunContext ctx(node, std::move(inputs), std::move(out_ptrs), scratch.get(), scratch_bytes);
-      PBMEM_RETURN_IF_ERROR(kernel.run(ctx));
-    }
-    // Free inputs after their last consumer (graph outputs are kept).
-    for (const TensorRef& ref : node.inputs) {
-      int& left = consumers_left[static_cast<size_t>(ref.node)][static_cast<size_t>(ref.port)];
-      if (--left == 0 && !is_output_node[static_cast<size_t>(ref.node)]) {
-        values[static_cast<size_t>(ref.node)][static_cast<size_t>(ref.port)] = Tensor();
-      }
-    }
-  }
+}  // namespace
 
-  std::map<std::string, Tensor> results;
-  for (size_t k = 0; k < output_refs.size(); ++k) {
-    const TensorRef& ref = output_refs[k];
-    const Tensor& t = values[static_cast<size_t>(ref.node)][static_cast<size_t>(ref.port)];
-    if (!t.valid()) return internal_error("output '", output_names[k], "' was not computed");
-    results[output_names[k]] = t;
+// Resolves an input name to its position in fed_nodes (-1: not needed for the outputs) and
+// checks dtype and shape against the graph and SessionOptions::input_shapes.
+static Result<int> check_feed(const Session::Impl& s, const std::string& name, DType dtype, const Shape& shape) {
+  const Graph& graph = s.model->graph();
+  auto ref = graph.resolve(name);
+  if (!ref.ok() || ref->port != 0) {
+    return not_found("'", name, "' is not an input of the model; its inputs are: ", describe_inputs(*s.model));
   }
-  return results;
+  const Node& node = graph.node(ref->node);
+  if (!is_placeholder(node) && !is_placeholder_with_default(node)) {
+    return invalid_argument("'", name, "' is a ", node.op, " node, not an input; the model's inputs are: ",
+                            describe_inputs(*s.model));
+  }
+  auto it = std::find(s.fed_nodes.begin(), s.fed_nodes.end(), ref->node);
+  if (it == s.fed_nodes.end()) return -1;
+  const TensorInfo& declared = s.model->infos()[static_cast<size_t>(ref->node)][0];
+  if (dtype != declared.dtype) {
+    return invalid_argument("input '", name, "' must be ", dtype_name(declared.dtype), ", got ", dtype_name(dtype));
+  }
+  if (!shape_compatible(declared.shape, shape)) {
+    return invalid_argument("input '", name, "' must have shape ", declared.shape.str(), ", got ", shape.str());
+  }
+  auto given = s.options.input_shapes.find(name);
+  if (given != s.options.input_shapes.end() && !shape_compatible(given->second, shape)) {
+    return invalid_argument("input '", name, "' has shape ", shape.str(), " but its input shape was set to ",
+                            given->second.str());
+  }
+  return static_cast<int>(it - s.fed_nodes.begin());
+}
+
+// Every Placeholder needs a feed; a PlaceholderWithDefault falls back to its default.
+static Status check_all_fed(const Session::Impl& s, const std::vector<FedSpec>& specs) {
+  const Graph& graph = s.model->graph();
+  for (size_t k = 0; k < specs.size(); ++k) {
+    const Node& node = graph.node(s.fed_nodes[k]);
+    if (!specs[k].fed && is_placeholder(node)) {
+      const TensorInfo& declared = s.model->infos()[static_cast<size_t>(s.fed_nodes[k])][0];
+      return invalid_argument("missing input '", node.name, "' (", dtype_name(declared.dtype), declared.shape.str(), ")");
+    }
+  }
+  return ok_status();
+}
+
+static bool same_specs(const std::vector<FedSpec>& a, const std::vector<FedSpec>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t k = 0; k < a.size(); ++k) {
+    if (a[k].fed != b[k].fed || a[k].dtype != b[k].dtype || a[k].shape != b[k].shape) return false;
+  }
+  return true;
 }
 
 Result<std::map<std::string, Tensor>> Session::run(const std::map<std::string, Tensor>& inputs) {
   Impl& s = *impl_;
-  const Graph& graph = s.model->graph();
 #ifdef _OPENMP
   omp_set_num_threads(s.num_threads);
 #endif
   std::vector<const Tensor*> fed(s.fed_nodes.size(), nullptr);
-  auto input_list = [&]() {
-    std::string list;
-    for (const TensorSpec& spec : s.model->inputs()) {
-      list += (list.empty() ? "" : ", ") + spec.name + " " + dtype_name(spec.dtype) + spec.shape.str();
-    }
-    return list.empty() ? std::string("(none)") : list;
-  };
+  std::vector<FedSpec> specs(s.fed_nodes.size());
   for (const auto& [name, tensor] : inputs) {
-    auto ref = graph.resolve(name);
-    if (!ref.ok() || ref->port != 0) {
-      return not_found("'", name, "' is not an input of the model; its inputs are: ", input_list());
-    }
-    const Node& node = graph.node(ref->node);
-    if (!is_placeholder(node) && !is_placeholder_with_default(node)) {
-      return invalid_argument("'", name, "' is a ", node.op, " node, not an input; the model's inputs are: ",
-                              input_list());
-    }
-    auto it = std::find(s.fed_nodes.begin(), s.fed_nodes.end(), ref->node);
-    if (it == s.fed_nodes.end()) continue;  // not needed for the requested outputs
-    const TensorInfo& declared = s.model->infos()[static_cast<size_t>(ref->node)][0];
-    if (tensor.dtype() != declared.dtype) {
-      return invalid_argument("input '", name, "' must be ", dtype_name(declared.dtype), ", got ",
-                              dtype_name(tensor.dtype()));
-    }
-    if (!shape_compatible(declared.shape, tensor.shape())) {
-      return invalid_argument("input '", name, "' must have shape ", declared.shape.str(), ", got ",
-                              tensor.shape().str());
-    }
-    auto given = s.options.input_shapes.find(name);
-    if (given != s.options.input_shapes.end() && !shape_compatible(given->second, tensor.shape())) {
-      return invalid_argument("input '", name, "' has shape ", tensor.shape().str(),
-                              " but its input shape was set to ", given->second.str());
-    }
-    fed[static_cast<size_t>(it - s.fed_nodes.begin())] = &tensor;
+    PBMEM_ASSIGN_OR_RETURN(int k, check_feed(s, name, tensor.dtype(), tensor.shape()));
+    if (k < 0) continue;  // not needed for the requested outputs
+    fed[static_cast<size_t>(k)] = &tensor;
+    specs[static_cast<size_t>(k)] = FedSpec{true, tensor.dtype(), tensor.shape()};
   }
-  std::vector<Shape> shapes(fed.size());
-  std::vector<bool> fed_flags(fed.size());
-  for (size_t k = 0; k < fed.size(); ++k) {
-    const Node& node = graph.node(s.fed_nodes[k]);
-    if (!fed[k] && is_placeholder(node)) {
-      const TensorInfo& declared = s.model->infos()[static_cast<size_t>(s.fed_nodes[k])][0];
-      return invalid_argument("missing input '", node.name, "' (", dtype_name(declared.dtype),
-                              declared.shape.str(), ")");
-    }
-    if (fed[k]) shapes[k] = fed[k]->shape();
-    fed_flags[k] = fed[k] != nullptr;
+  PBMEM_RETURN_IF_ERROR(check_all_fed(s, specs));
+  if (!s.prepared || !same_specs(specs, s.prepared_specs)) PBMEM_RETURN_IF_ERROR(s.prepare(specs));
+  PBMEM_RETURN_IF_ERROR(s.execute(fed));
+  std::map<std::string, Tensor> results;
+  for (size_t k = 0; k < s.output_refs.size(); ++k) {
+    const TensorRef& ref = s.output_refs[k];
+    const Tensor& t = s.values[static_cast<size_t>(ref.node)][static_cast<size_t>(ref.port)];
+    if (!t.valid()) return internal_error("output '", s.output_names[k], "' was not computed");
+    results[s.output_names[k]] = t;
   }
-  if (!s.prepared || shapes != s.prepared_shapes || fed_flags != s.prepared_fed) {
-    s.prepared = false;
-    PBMEM_RETURN_IF_ERROR(s.prepare(fed));
-    s.prepared_shapes = shapes;
-    s.prepared_fed = fed_flags;
-  }
-  return s.execute(fed);
+  return results;
 }
+
+Result<MemoryPlanReport> Session::plan(const std::map<std::string, Shape>& input_shapes) {
+  Impl& s = *impl_;
+  std::vector<FedSpec> specs(s.fed_nodes.size());
+  for (const auto& [name, shape] : input_shapes) {
+    auto ref = s.model->graph().resolve(name);
+    DType dtype = ref.ok() && !s.model->infos()[static_cast<size_t>(ref->node)].empty()
+                      ? s.model->infos()[static_cast<size_t>(ref->node)][0].dtype
+                      : DType::kInvalid;
+    PBMEM_ASSIGN_OR_RETURN(int k, check_feed(s, name, dtype, shape));
+    if (k < 0) continue;
+    if (!shape.fully_defined()) {
+      return invalid_argument("input '", name, "' needs a concrete shape to plan, got ", shape.str());
+    }
+    specs[static_cast<size_t>(k)] = FedSpec{true, dtype, shape};
+  }
+  // Inputs with a fully known shape need no --input-shape.
+  for (size_t k = 0; k < specs.size(); ++k) {
+    const TensorInfo& declared = s.model->infos()[static_cast<size_t>(s.fed_nodes[k])][0];
+    if (!specs[k].fed && s.model->graph().node(s.fed_nodes[k]).op == "Placeholder") {
+      if (!declared.shape.fully_defined()) {
+        return invalid_argument("input '", s.model->graph().node(s.fed_nodes[k]).name, "' has shape ",
+                                declared.shape.str(), ": give its shape (--input-shape NAME=d0,d1,... or --batch N)");
+      }
+      specs[k] = FedSpec{true, declared.dtype, declared.shape};
+    }
+  }
+  PBMEM_RETURN_IF_ERROR(check_all_fed(s, specs));
+  if (!s.prepared || !same_specs(specs, s.prepared_specs)) PBMEM_RETURN_IF_ERROR(s.prepare(specs));
+  return s.report;
+}
+
+const MemoryPlanReport& Session::last_plan() const { return impl_->report; }
+
+SessionStats Session::stats() const {
+  SessionStats stats;
+  stats.run = impl_->account->run_stats();
+  stats.lifetime = impl_->account->lifetime_stats();
+  stats.run_peak_by_category = impl_->account->run_peak_by_category();
+  stats.predicted_peak_bytes = impl_->report.predicted_peak_bytes;
+  stats.weights_mapped_bytes = impl_->report.weights_mapped_bytes;
+  return stats;
+}
+
+int64_t Session::max_bytes_in_use() const { return impl_->account->run_stats().peak_bytes_in_use; }
+int64_t Session::bytes_in_use() const { return impl_->account->run_stats().bytes_in_use; }
+int64_t Session::bytes_limit() const { return impl_->account->run_stats().bytes_limit; }
 
 }  // namespace pbmem

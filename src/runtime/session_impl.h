@@ -1,0 +1,62 @@
+// Session internals shared by session.cc (API, feeds, execution) and session_plan.cc
+// (prepare: shapes, folding, schedule, lifetimes, in-place, arena plan).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "memory/allocator.h"
+#include "runtime/model.h"
+
+namespace pbmem {
+
+// How a fed input looks at prepare time (shapes only: `plan` prepares without data).
+struct FedSpec {
+  bool fed = false;
+  DType dtype = DType::kInvalid;
+  Shape shape;
+};
+
+// One executed step: a node with its input/output tensors bound at prepare time, so that
+// running it needs no allocation.
+struct Step {
+  int node = -1;
+  bool alias_only = false;             // output 0 is a view of input 0: nothing to run
+  std::vector<const Tensor*> inputs;   // into Session::Impl::values
+  std::vector<Tensor*> outputs;
+};
+
+struct Session::Impl {
+  std::shared_ptr<const Model> model;
+  SessionOptions options;
+  int num_threads = 1;
+  std::shared_ptr<MemoryAccount> account;
+  std::vector<std::string> output_names;
+  std::vector<TensorRef> output_refs;
+  std::vector<int> schedule;                     // needed nodes, in file-order topological order
+  std::vector<std::unique_ptr<Kernel>> kernels;  // by node index (null if not scheduled)
+  std::vector<int> fed_nodes;                    // placeholders in the schedule
+
+  // Prepared state for one input signature.
+  bool prepared = false;
+  std::vector<FedSpec> prepared_specs;
+  std::vector<std::vector<TensorInfo>> infos;    // by node index, by port
+  std::vector<std::vector<Tensor>> values;       // bound tensors, by node index, by port
+  std::vector<Step> steps;                       // run order
+  std::shared_ptr<void> arena;                   // activations
+  std::shared_ptr<void> scratch;
+  std::vector<std::shared_ptr<void>> io_buffers; // graph outputs
+  size_t scratch_bytes = 0;
+  MemoryPlanReport report;
+
+  Status prepare(const std::vector<FedSpec>& specs);
+  // Binds fed tensors and runs every step.
+  Status execute(const std::vector<const Tensor*>& fed);
+
+ private:
+  Status infer_all(const std::vector<FedSpec>& specs, std::vector<int>* run_nodes);
+  Status plan_memory(const std::vector<int>& run_nodes);
+};
+
+}  // namespace pbmem

@@ -1,0 +1,390 @@
+// Session prepare: concrete shapes and folding, a memory-aware order, tensor lifetimes, in-place
+// reuse, and one planned arena. After prepare every run-time tensor is a view into the arena
+// (activations), a pooled I/O buffer (graph outputs), a constant, or a fed input, so running
+// allocates nothing.
+//
+// Lifetimes: a tensor lives from the step that produces it to its last consumer. Views
+// (Identity, Reshape, Squeeze, ...) share their input's buffer, which then lives until the
+// view's last consumer too (union-find over buffers). A whitelisted op may write its output 0
+// over an input whose buffer dies at that step (ggml's ggml_op_can_inplace idea); graph
+// outputs are never reused.
+#include <algorithm>
+#include <cstring>
+#include <numeric>
+#include <unordered_set>
+
+#include "plan/memory_planner.h"
+#include "plan/schedule.h"
+#include "runtime/session_impl.h"
+#include "shape/infer.h"
+
+namespace pbmem {
+
+namespace {
+
+// Ops whose kernels read element i of the in-place input before writing element i of output 0.
+bool can_run_in_place(const std::string& op) {
+  static const std::unordered_set<std::string> kInPlaceOps = {
+      "Relu",    "Relu6",   "Elu",     "Selu",    "LeakyRelu", "Sigmoid", "Tanh",
+      "BiasAdd", "Add",     "AddV2",   "Sub",     "Mul",       "RealDiv", "Maximum",
+      "Minimum", "SquaredDifference",  "Rsqrt",   "Sqrt",      "Square",  "Exp",
+      "Log",     "Neg",     "Abs",     "Erf",     "FusedBatchNorm", "FusedBatchNormV2",
+      "FusedBatchNormV3"};
+  return kInPlaceOps.count(op) > 0;
+}
+
+int64_t aligned(int64_t bytes) {
+  return (bytes + kPlanAlignment - 1) / kPlanAlignment * kPlanAlignment;
+}
+
+std::string tensor_name(const Node& node, int port) {
+  return port == 0 ? node.name : node.name + ":" + std::to_string(port);
+}
+
+struct UnionFind {
+  std::vector<int> parent;
+  explicit UnionFind(size_t n) : parent(n) { std::iota(parent.begin(), parent.end(), 0); }
+  int find(int x) {
+    while (parent[static_cast<size_t>(x)] != x) {
+      parent[static_cast<size_t>(x)] = parent[static_cast<size_t>(parent[static_cast<size_t>(x)])];
+      x = parent[static_cast<size_t>(x)];
+    }
+    return x;
+  }
+};
+
+// A tensor computed at run time.
+struct RunTensor {
+  int node = -1;
+  int port = 0;
+  int64_t bytes = 0;
+  int producer_step = 0;
+  int last_use = 0;
+  bool external = false;  // a view of a constant or a fed input: no buffer of ours
+  bool is_output = false;
+};
+
+}  // namespace
+
+Status Session::Impl::infer_all(const std::vector<FedSpec>& specs, std::vector<int>* run_nodes) {
+  const Graph& graph = model->graph();
+  infos.assign(static_cast<size_t>(graph.num_nodes()), {});
+  InferParams params;
+  params.concrete = true;
+  run_nodes->clear();
+  for (int index : schedule) {
+    const Node& node = graph.node(index);
+    Kernel& kernel = *kernels[static_cast<size_t>(index)];
+    auto fed_it = std::find(fed_nodes.begin(), fed_nodes.end(), index);
+    std::vector<TensorInfo>& outputs = infos[static_cast<size_t>(index)];
+    if (fed_it != fed_nodes.end() && specs[static_cast<size_t>(fed_it - fed_nodes.begin())].fed) {
+      const FedSpec& spec = specs[static_cast<size_t>(fed_it - fed_nodes.begin())];
+      outputs.assign(1, TensorInfo{spec.dtype, spec.shape, nullptr});
+      continue;  // bound at run time
+    }
+    PBMEM_ASSIGN_OR_RETURN(auto inputs, gather_inputs(node, infos));
+    PBMEM_RETURN_IF_ERROR(infer_node(kernel, node, inputs, params, &outputs));
+    bool all_const = true;
+    for (const TensorInfo& out : outputs) all_const &= static_cast<bool>(out.value);
+    if (!all_const) run_nodes->push_back(index);
+  }
+  // Folded intermediates that nothing reads at run time are dropped (e.g. Keras' BatchNorm
+  // arithmetic on constants folds into one scale and one offset per layer).
+  std::vector<std::vector<bool>> needed(infos.size());
+  for (size_t i = 0; i < infos.size(); ++i) needed[i].assign(infos[i].size(), false);
+  for (int index : *run_nodes) {
+    for (const TensorRef& ref : graph.node(index).inputs) {
+      needed[static_cast<size_t>(ref.node)][static_cast<size_t>(ref.port)] = true;
+    }
+  }
+  for (const TensorRef& ref : output_refs) needed[static_cast<size_t>(ref.node)][static_cast<size_t>(ref.port)] = true;
+  for (size_t i = 0; i < infos.size(); ++i) {
+    for (size_t p = 0; p < infos[i].size(); ++p) {
+      if (!needed[i][p]) infos[i][p].value.reset();
+    }
+  }
+  return ok_status();
+}
+
+Status Session::Impl::prepare(const std::vector<FedSpec>& specs) {
+  const Graph& graph = model->graph();
+  prepared = false;
+  steps.clear();
+  values.clear();
+  arena.reset();
+  scratch.reset();
+  io_buffers.clear();
+  report = MemoryPlanReport();
+
+  std::vector<int> run_nodes;
+  {
+    // Folded constants, realigned and reordered weights are allocated here.
+    ScopedAccount scope(account, MemoryCategory::kWeightsPacked);
+    PBMEM_RETURN_IF_ERROR(infer_all(specs, &run_nodes));
+  }
+  PBMEM_RETURN_IF_ERROR(plan_memory(run_nodes));
+  for (size_t k = 0; k < fed_nodes.size(); ++k) {
+    const Node& node = graph.node(fed_nodes[k]);
+    if (specs[k].fed) report.input_shapes.emplace_back(node.name, specs[k].shape);
+  }
+  prepared = true;
+  prepared_specs = specs;
+  return ok_status();
+}
+
+Status Session::Impl::plan_memory(const std::vector<int>& run_nodes_in) {
+  const Graph& graph = model->graph();
+  const size_t num_nodes = static_cast<size_t>(graph.num_nodes());
+
+  // Run-time tensors of the candidate steps.
+  std::vector<std::vector<int>> tensor_of(num_nodes);
+  std::vector<RunTensor> tensors;
+  for (int index : run_nodes_in) {
+    const auto& outs = infos[static_cast<size_t>(index)];
+    tensor_of[static_cast<size_t>(index)].assign(outs.size(), -1);
+    for (size_t p = 0; p < outs.size(); ++p) {
+      if (outs[p].value) continue;
+      RunTensor t;
+      t.node = index;
+      t.port = static_cast<int>(p);
+      PBMEM_ASSIGN_OR_RETURN(t.bytes, outs[p].shape.num_bytes(outs[p].dtype));
+      tensor_of[static_cast<size_t>(index)][p] = static_cast<int>(tensors.size());
+      tensors.push_back(t);
+    }
+  }
+  auto tensor_id = [&](const TensorRef& ref) -> int {
+    const auto& ids = tensor_of[static_cast<size_t>(ref.node)];
+    return ref.port < static_cast<int>(ids.size()) ? ids[static_cast<size_t>(ref.port)] : -1;
+  };
+  for (const TensorRef& ref : output_refs) {
+    int id = tensor_id(ref);
+    if (id >= 0) tensors[static_cast<size_t>(id)].is_output = true;
+  }
+
+  // Memory-aware order over the run nodes (never worse than file order).
+  std::vector<int> order = run_nodes_in;
+  {
+    ScheduleProblem problem;
+    std::vector<int> step_of_node(num_nodes, -1);
+    for (size_t s = 0; s < run_nodes_in.size(); ++s) step_of_node[static_cast<size_t>(run_nodes_in[s])] = static_cast<int>(s);
+    problem.tensors.resize(tensors.size());
+    for (size_t t = 0; t < tensors.size(); ++t) {
+      problem.tensors[t].bytes = aligned(tensors[t].bytes);
+      problem.tensors[t].persistent = tensors[t].is_output;
+    }
+    problem.nodes.resize(run_nodes_in.size());
+    for (size_t s = 0; s < run_nodes_in.size(); ++s) {
+      const Node& node = graph.node(run_nodes_in[s]);
+      for (const TensorRef& ref : node.inputs) {
+        int id = tensor_id(ref);
+        if (id >= 0) problem.nodes[s].inputs.push_back(id);
+      }
+      for (int id : tensor_of[static_cast<size_t>(run_nodes_in[s])]) {
+        if (id >= 0) problem.nodes[s].outputs.push_back(id);
+      }
+      for (int c : node.control_inputs) {
+        if (step_of_node[static_cast<size_t>(c)] >= 0) {
+          problem.control_edges.emplace_back(step_of_node[static_cast<size_t>(c)], static_cast<int>(s));
+        }
+      }
+      problem.default_order.push_back(static_cast<int>(s));
+    }
+    // Memory-stats ops report the allocator at their place in the schedule: keep file order.
+    bool has_stat_ops = false;
+    for (int index : run_nodes_in) {
+      const std::string& op = graph.node(index).op;
+      has_stat_ops |= op == "MaxBytesInUse" || op == "BytesInUse" || op == "BytesLimit";
+    }
+    report.default_order_lower_bound_bytes = simulate_peak(problem, problem.default_order);
+    if (options.memory_aware_schedule && !has_stat_ops) {
+      PBMEM_ASSIGN_OR_RETURN(ScheduleResult scheduled, memory_aware_schedule(problem, ScheduleOptions()));
+      order.clear();
+      for (int s : scheduled.order) order.push_back(run_nodes_in[static_cast<size_t>(s)]);
+    }
+  }
+
+  // Steps, producer steps and last uses in the chosen order.
+  std::vector<int> step_of(num_nodes, -1);
+  for (size_t s = 0; s < order.size(); ++s) step_of[static_cast<size_t>(order[s])] = static_cast<int>(s);
+  for (RunTensor& t : tensors) {
+    t.producer_step = step_of[static_cast<size_t>(t.node)];
+    t.last_use = t.producer_step;
+  }
+  for (int index : order) {
+    for (const TensorRef& ref : graph.node(index).inputs) {
+      int id = tensor_id(ref);
+      if (id >= 0) {
+        RunTensor& t = tensors[static_cast<size_t>(id)];
+        t.last_use = std::max(t.last_use, step_of[static_cast<size_t>(index)]);
+      }
+    }
+  }
+
+  // Buffers: views join their input's buffer; in-place outputs join a dying input's buffer.
+  UnionFind buffers(tensors.size());
+  std::vector<int> root_last(tensors.size());
+  std::vector<bool> output_root(tensors.size(), false);
+  for (size_t t = 0; t < tensors.size(); ++t) root_last[t] = tensors[t].last_use;
+  // Roots that hold graph outputs (through views) must be known before in-place decisions.
+  {
+    UnionFind views(tensors.size());
+    for (int index : order) {
+      const Kernel& kernel = *kernels[static_cast<size_t>(index)];
+      const Node& node = graph.node(index);
+      int out = tensor_of[static_cast<size_t>(index)].empty() ? -1 : tensor_of[static_cast<size_t>(index)][0];
+      if (out < 0 || !kernel.aliases_input0() || tensor_of[static_cast<size_t>(index)].size() != 1) continue;
+      int in = tensor_id(node.inputs[0]);
+      if (in >= 0) views.parent[static_cast<size_t>(out)] = views.find(in);
+    }
+    for (size_t t = 0; t < tensors.size(); ++t) {
+      if (tensors[t].is_output) output_root[static_cast<size_t>(views.find(static_cast<int>(t)))] = true;
+    }
+  }
+  for (int index : order) {
+    const Kernel& kernel = *kernels[static_cast<size_t>(index)];
+    const Node& node = graph.node(index);
+    const auto& ids = tensor_of[static_cast<size_t>(index)];
+    const int step = step_of[static_cast<size_t>(index)];
+    if (ids.size() == 1 && ids[0] >= 0 && kernel.aliases_input0()) {
+      int out = ids[0];
+      int in = tensor_id(node.inputs[0]);
+      if (in < 0) {
+        tensors[static_cast<size_t>(out)].external = true;
+        continue;
+      }
+      int root = buffers.find(in);
+      buffers.parent[static_cast<size_t>(out)] = root;
+      root_last[static_cast<size_t>(root)] = std::max(root_last[static_cast<size_t>(root)], tensors[static_cast<size_t>(out)].last_use);
+      output_root[static_cast<size_t>(root)] = output_root[static_cast<size_t>(root)] || output_root[static_cast<size_t>(out)];
+      continue;
+    }
+    if (!options.in_place || ids.empty() || ids[0] < 0 || !can_run_in_place(node.op)) continue;
+    const int out = ids[0];
+    if (output_root[static_cast<size_t>(out)]) continue;
+    const TensorInfo& out_info = infos[static_cast<size_t>(index)][0];
+    for (const TensorRef& ref : node.inputs) {
+      int in = tensor_id(ref);
+      if (in < 0) continue;
+      int root = buffers.find(in);
+      const RunTensor& root_tensor = tensors[static_cast<size_t>(root)];
+      const TensorInfo& in_info = infos[static_cast<size_t>(ref.node)][static_cast<size_t>(ref.port)];
+      if (root_tensor.external || output_root[static_cast<size_t>(root)] ||
+          root_last[static_cast<size_t>(root)] != step || root_tensor.bytes != tensors[static_cast<size_t>(out)].bytes ||
+          in_info.dtype != out_info.dtype || tensors[static_cast<size_t>(in)].bytes != tensors[static_cast<size_t>(out)].bytes) {
+        continue;
+      }
+      buffers.parent[static_cast<size_t>(out)] = root;
+      root_last[static_cast<size_t>(root)] = std::max(root_last[static_cast<size_t>(root)], tensors[static_cast<size_t>(out)].last_use);
+      break;
+    }
+  }
+
+  // Plan the arena over buffer roots; graph outputs get pooled I/O buffers.
+  std::unique_ptr<MemoryPlanner> planner_owner = make_best_planner();
+  MemoryPlanner& planner = *planner_owner;
+  std::vector<int> planner_id(tensors.size(), -1);
+  std::vector<int64_t> io_index(tensors.size(), -1);
+  for (size_t t = 0; t < tensors.size(); ++t) {
+    if (buffers.find(static_cast<int>(t)) != static_cast<int>(t) || tensors[t].external) continue;
+    if (output_root[t]) {
+      io_index[t] = static_cast<int64_t>(io_buffers.size());
+      PBMEM_ASSIGN_OR_RETURN(std::shared_ptr<void> io, account->allocate(tensors[t].bytes, MemoryCategory::kIo));
+      io_buffers.push_back(std::move(io));
+      report.io_bytes += tensors[t].bytes;
+      continue;
+    }
+    planner_id[t] = planner.add_buffer(tensors[t].bytes, tensors[t].producer_step, root_last[t]);
+  }
+  PBMEM_RETURN_IF_ERROR(planner.plan());
+  PBMEM_RETURN_IF_ERROR(check_no_overlap(planner.records(), planner.arena_size()));
+  report.arena_bytes = planner.arena_size();
+  if (report.arena_bytes > 0) {
+    PBMEM_ASSIGN_OR_RETURN(arena, account->allocate(report.arena_bytes, MemoryCategory::kActivations));
+  }
+
+  // Scratch: one block, as large as the largest kernel's need (steps run one at a time).
+  scratch_bytes = 0;
+  for (int index : order) scratch_bytes = std::max(scratch_bytes, kernels[static_cast<size_t>(index)]->scratch_bytes());
+  if (scratch_bytes > 0) {
+    PBMEM_ASSIGN_OR_RETURN(scratch, account->allocate(static_cast<int64_t>(scratch_bytes), MemoryCategory::kScratch));
+  }
+  report.scratch_bytes = static_cast<int64_t>(scratch_bytes);
+
+  // Bind every tensor: constants, arena and I/O views. Views of views are re-bound per run.
+  values.assign(num_nodes, {});
+  for (int index : schedule) {
+    const auto& outs = infos[static_cast<size_t>(index)];
+    values[static_cast<size_t>(index)].resize(outs.size());
+    for (size_t p = 0; p < outs.size(); ++p) {
+      if (outs[p].value) values[static_cast<size_t>(index)][p] = *outs[p].value;
+    }
+  }
+  for (size_t t = 0; t < tensors.size(); ++t) {
+    const RunTensor& tensor = tensors[t];
+    const Kernel& kernel = *kernels[static_cast<size_t>(tensor.node)];
+    if (tensor.external || (kernel.aliases_input0() && tensor_of[static_cast<size_t>(tensor.node)].size() == 1)) continue;
+    int root = buffers.find(static_cast<int>(t));
+    const TensorInfo& info = infos[static_cast<size_t>(tensor.node)][static_cast<size_t>(tensor.port)];
+    void* base = nullptr;
+    std::shared_ptr<const void> holder;
+    if (io_index[static_cast<size_t>(root)] >= 0) {
+      holder = io_buffers[static_cast<size_t>(io_index[static_cast<size_t>(root)])];
+      base = io_buffers[static_cast<size_t>(io_index[static_cast<size_t>(root)])].get();
+    } else {
+      holder = arena;
+      base = static_cast<char*>(arena.get()) + planner.offset_of(planner_id[static_cast<size_t>(root)]);
+    }
+    values[static_cast<size_t>(tensor.node)][static_cast<size_t>(tensor.port)] = Tensor::view(info.dtype, info.shape, base, holder);
+  }
+  steps.clear();
+  for (int index : order) {
+    const Node& node = graph.node(index);
+    Step step;
+    step.node = index;
+    step.alias_only = kernels[static_cast<size_t>(index)]->aliases_input0() && infos[static_cast<size_t>(index)].size() == 1;
+    for (const TensorRef& ref : node.inputs) step.inputs.push_back(&values[static_cast<size_t>(ref.node)][static_cast<size_t>(ref.port)]);
+    for (Tensor& out : values[static_cast<size_t>(index)]) step.outputs.push_back(&out);
+    steps.push_back(std::move(step));
+  }
+
+  // The report: totals, lower bound, the peak step and what is live there.
+  const std::vector<UsageRecord>& records = planner.records();
+  report.num_steps = static_cast<int>(order.size());
+  report.naive_bytes = 0;
+  for (const UsageRecord& r : records) report.naive_bytes += aligned(r.size);
+  LiveBytesPeak bound = live_bytes_peak(records);
+  report.lower_bound_bytes = bound.bytes;
+  report.peak_step = bound.step;
+  if (bound.step >= 0 && bound.step < static_cast<int>(order.size())) {
+    report.peak_node = graph.node(order[static_cast<size_t>(bound.step)]).name;
+  }
+  for (size_t t = 0; t < tensors.size(); ++t) {
+    if (planner_id[t] < 0) continue;
+    const UsageRecord& r = records[static_cast<size_t>(planner_id[t])];
+    if (r.first_step <= bound.step && bound.step <= r.last_step) {
+      const Node& node = graph.node(tensors[t].node);
+      report.live_at_peak.push_back(LiveTensor{tensor_name(node, tensors[t].port), node.op, r.size, r.first_step, r.last_step});
+    }
+  }
+  std::sort(report.live_at_peak.begin(), report.live_at_peak.end(),
+            [](const LiveTensor& a, const LiveTensor& b) { return a.bytes != b.bytes ? a.bytes > b.bytes : a.name < b.name; });
+  report.ascii_plan = dump_plan_ascii(records);
+
+  // Weights: mapped (viewed in the file) vs packed (allocated by us, accounted).
+  const auto& file = graph.file();
+  std::unordered_set<const void*> seen;
+  for (const Step& step : steps) {
+    for (const Tensor* in : step.inputs) {
+      if (!in->valid() || !seen.insert(in->raw_data()).second) continue;
+      const uint8_t* p = static_cast<const uint8_t*>(in->raw_data());
+      if (file && p >= file->data() && p < file->data() + file->size()) {
+        report.weights_mapped_bytes += static_cast<int64_t>(in->num_bytes());
+      }
+    }
+  }
+  report.weights_packed_bytes = account->bytes_in_use_by_category()[static_cast<int>(MemoryCategory::kWeightsPacked)];
+  report.predicted_peak_bytes = report.weights_packed_bytes + report.arena_bytes + report.scratch_bytes + report.io_bytes;
+  return ok_status();
+}
+
+}  // namespace pbmem
