@@ -58,7 +58,8 @@ class ConvKernel : public Kernel {
     prepared_data_shape_ = data;
     prepared_filter_shape_ = filter;
     dnnl_.reset();
-    const_filter_.reset();
+    filter_constant_ = false;
+    filter_packed_ = false;
     zero_fill_ = false;
     if (output.num_elements_unchecked() == 0) return ok_status();  // nothing to compute
     if (data.num_elements_unchecked() == 0 || filter.num_elements_unchecked() == 0) {
@@ -84,12 +85,21 @@ class ConvKernel : public Kernel {
     Result<std::unique_ptr<dnnl::DnnlOp>> op = dnnl::make_conv(params);
     if (!op.ok()) return op.status().with_context(ctx.node().describe());
     dnnl_ = std::move(op).value();
-    const_filter_ = ctx.input(kFilterInput).value;
-    if (const_filter_) {
-      Status bound = dnnl_->bind_weights(const_filter_->raw_data());
+    const std::shared_ptr<const Tensor>& filter_value = ctx.input(kFilterInput).value;
+    filter_constant_ = filter_value != nullptr;
+    filter_packed_ = false;
+    if (filter_constant_) {
+      Status bound = dnnl_->bind_weights(filter_value->raw_data());
       if (!bound.ok()) return bound.with_context(ctx.node().describe());
+      // A packed copy replaces the filter; one used in place must stay alive (the runtime
+      // keeps inputs that needs_input_at_run() asks for).
+      filter_packed_ = dnnl_->packed_weights_bytes() > 0;
     }
     return ok_status();
+  }
+
+  bool needs_input_at_run(int input) const override {
+    return !(input == kFilterInput && filter_packed_);
   }
 
   Status run(RunContext& ctx) override {
@@ -106,7 +116,7 @@ class ConvKernel : public Kernel {
       return ok_status();
     }
     if (!dnnl_) return ok_status();  // empty output
-    if (!const_filter_) PBMEM_RETURN_IF_ERROR(dnnl_->bind_weights(filter.raw_data()));
+    if (!filter_constant_) PBMEM_RETURN_IF_ERROR(dnnl_->bind_weights(filter.raw_data()));
     if (ctx.scratch_bytes() < dnnl_->scratch_bytes()) {
       return internal_error(ctx.node().describe(), ": got ", ctx.scratch_bytes(),
                             " scratch bytes, needs ", dnnl_->scratch_bytes());
@@ -258,7 +268,8 @@ class ConvKernel : public Kernel {
   Shape prepared_data_shape_;
   Shape prepared_filter_shape_;
   std::unique_ptr<dnnl::DnnlOp> dnnl_;
-  std::shared_ptr<const Tensor> const_filter_;  // keeps bound weights alive
+  bool filter_constant_ = false;  // bound once at prepare
+  bool filter_packed_ = false;    // and reordered into dnnl_'s own copy
   bool zero_fill_ = false;
 };
 

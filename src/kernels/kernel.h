@@ -131,6 +131,10 @@ class Kernel {
   // Output 0 is input 0's bytes under another shape (Identity, Reshape, Squeeze, ExpandDims,
   // StopGradient): the executor passes the view through and run() is not called.
   virtual bool aliases_input0() const { return false; }
+  // False when run() no longer reads input i's bytes (e.g. constant weights that prepare()
+  // reordered into a packed copy): the runtime then frees them. The input's dtype and shape
+  // are still passed.
+  virtual bool needs_input_at_run(int /*input*/) const { return true; }
   // May the runtime evaluate this node at prepare time when all its inputs are constant?
   // False for Placeholder and for ops whose value depends on when they run (memory stats).
   virtual bool foldable() const { return true; }

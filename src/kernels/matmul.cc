@@ -123,7 +123,8 @@ class MatMulKernel : public Kernel {
     prepared_a_ = a;
     prepared_b_ = b;
     dnnl_.reset();
-    const_b_.reset();
+    b_constant_ = false;
+    b_packed_ = false;
     zero_fill_ = false;
     if (out.num_elements_unchecked() == 0) return ok_status();
     if (a.num_elements_unchecked() == 0 || b.num_elements_unchecked() == 0) {
@@ -152,17 +153,22 @@ class MatMulKernel : public Kernel {
     }
     params.batch_a = batch.a;
     params.batch_b = batch.b;
-    const_b_ = ctx.input(1).value;
-    params.constant_weights = const_b_ != nullptr;
+    const std::shared_ptr<const Tensor>& const_b = ctx.input(1).value;
+    b_constant_ = const_b != nullptr;
+    b_packed_ = false;
+    params.constant_weights = b_constant_;
     Result<std::unique_ptr<dnnl::DnnlOp>> op = dnnl::make_matmul(params);
     if (!op.ok()) return op.status().with_context(ctx.node().describe());
     dnnl_ = std::move(op).value();
-    if (const_b_) {
-      Status bound = dnnl_->bind_weights(const_b_->raw_data());
+    if (b_constant_) {
+      Status bound = dnnl_->bind_weights(const_b->raw_data());
       if (!bound.ok()) return bound.with_context(ctx.node().describe());
+      b_packed_ = dnnl_->packed_weights_bytes() > 0;  // else B is read in place every run
     }
     return ok_status();
   }
+
+  bool needs_input_at_run(int input) const override { return !(input == 1 && b_packed_); }
 
   Status run(RunContext& ctx) override {
     const Tensor& a = ctx.input(0);
@@ -178,7 +184,7 @@ class MatMulKernel : public Kernel {
       return ok_status();
     }
     if (!dnnl_) return ok_status();  // empty output
-    if (!const_b_) PBMEM_RETURN_IF_ERROR(dnnl_->bind_weights(b.raw_data()));
+    if (!b_constant_) PBMEM_RETURN_IF_ERROR(dnnl_->bind_weights(b.raw_data()));
     if (ctx.scratch_bytes() < dnnl_->scratch_bytes()) {
       return internal_error(ctx.node().describe(), ": got ", ctx.scratch_bytes(),
                             " scratch bytes, needs ", dnnl_->scratch_bytes());
@@ -215,7 +221,8 @@ class MatMulKernel : public Kernel {
   Shape prepared_a_;
   Shape prepared_b_;
   std::unique_ptr<dnnl::DnnlOp> dnnl_;
-  std::shared_ptr<const Tensor> const_b_;  // keeps weights used in place alive
+  bool b_constant_ = false;  // bound once at prepare
+  bool b_packed_ = false;    // and reordered into dnnl_'s own copy
   bool zero_fill_ = false;
 };
 

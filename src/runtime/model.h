@@ -115,7 +115,10 @@ struct MemoryPlanReport {
   int64_t arena_bytes = 0;              // activations, one planned block
   int64_t lower_bound_bytes = 0;        // max over steps of live activation bytes
   int64_t naive_bytes = 0;              // every activation in its own buffer
-  int64_t default_order_lower_bound_bytes = 0;  // lower bound of the file-order schedule
+  // Live-bytes peak of the file order and of the memory-aware order, counting every tensor
+  // separately (before views and in-place reuse merge buffers): what the scheduler minimises.
+  int64_t default_order_lower_bound_bytes = 0;
+  int64_t scheduled_order_lower_bound_bytes = 0;
   int64_t weights_packed_bytes = 0;     // reordered / folded / realigned weights we allocated
   int64_t weights_mapped_bytes = 0;     // weights read in place from the mapped file
   int64_t scratch_bytes = 0;            // kernel scratch (oneDNN scratchpads), shared by steps

@@ -93,8 +93,11 @@ Status Session::Impl::infer_all(const std::vector<FedSpec>& specs, std::vector<i
   std::vector<std::vector<bool>> needed(infos.size());
   for (size_t i = 0; i < infos.size(); ++i) needed[i].assign(infos[i].size(), false);
   for (int index : *run_nodes) {
-    for (const TensorRef& ref : graph.node(index).inputs) {
-      needed[static_cast<size_t>(ref.node)][static_cast<size_t>(ref.port)] = true;
+    const Kernel& kernel = *kernels[static_cast<size_t>(index)];
+    const Node& node = graph.node(index);
+    for (size_t i = 0; i < node.inputs.size(); ++i) {
+      if (!kernel.needs_input_at_run(static_cast<int>(i))) continue;
+      needed[static_cast<size_t>(node.inputs[i].node)][static_cast<size_t>(node.inputs[i].port)] = true;
     }
   }
   for (const TensorRef& ref : output_refs) needed[static_cast<size_t>(ref.node)][static_cast<size_t>(ref.port)] = true;
@@ -196,10 +199,12 @@ Status Session::Impl::plan_memory(const std::vector<int>& run_nodes_in) {
       has_stat_ops |= op == "MaxBytesInUse" || op == "BytesInUse" || op == "BytesLimit";
     }
     report.default_order_lower_bound_bytes = simulate_peak(problem, problem.default_order);
+    report.scheduled_order_lower_bound_bytes = report.default_order_lower_bound_bytes;
     if (options.memory_aware_schedule && !has_stat_ops) {
       PBMEM_ASSIGN_OR_RETURN(ScheduleResult scheduled, memory_aware_schedule(problem, ScheduleOptions()));
       order.clear();
       for (int s : scheduled.order) order.push_back(run_nodes_in[static_cast<size_t>(s)]);
+      report.scheduled_order_lower_bound_bytes = scheduled.peak_bytes;
     }
   }
 
@@ -316,7 +321,9 @@ Status Session::Impl::plan_memory(const std::vector<int>& run_nodes_in) {
     const auto& outs = infos[static_cast<size_t>(index)];
     values[static_cast<size_t>(index)].resize(outs.size());
     for (size_t p = 0; p < outs.size(); ++p) {
-      if (outs[p].value) values[static_cast<size_t>(index)][p] = *outs[p].value;
+      // Constants nothing reads at run time were dropped: dtype and shape only.
+      values[static_cast<size_t>(index)][p] =
+          outs[p].value ? *outs[p].value : Tensor::view(outs[p].dtype, outs[p].shape, nullptr, nullptr);
     }
   }
   for (size_t t = 0; t < tensors.size(); ++t) {
