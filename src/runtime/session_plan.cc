@@ -126,6 +126,10 @@ Status Session::Impl::prepare(const std::vector<FedSpec>& specs) {
     PBMEM_RETURN_IF_ERROR(infer_all(specs, &run_nodes));
   }
   PBMEM_RETURN_IF_ERROR(plan_memory(run_nodes));
+  // Prepare read weights to pack or realign them; those file pages now duplicate what we hold.
+  // Dropping the whole mapping from RSS is safe: pages that runs read (weights used in place,
+  // names) fault back in from the file on demand.
+  if (const auto& file = graph.file()) file->release_pages(file->data(), file->size());
   for (size_t k = 0; k < fed_nodes.size(); ++k) {
     const Node& node = graph.node(fed_nodes[k]);
     if (specs[k].fed) report.input_shapes.emplace_back(node.name, specs[k].shape);
