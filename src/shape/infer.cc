@@ -1,5 +1,6 @@
 #include "shape/infer.h"
 
+#include <algorithm>
 #include <cstdlib>
 
 namespace pbmem {
@@ -49,6 +50,21 @@ Status check_concrete(const Node& node, const std::vector<TensorInfo>& outputs) 
     if (out.dtype == DType::kInvalid) return internal_error(node.describe(), ": output ", i, " has no dtype");
     PBMEM_RETURN_IF_ERROR(out.shape.num_bytes(out.dtype).status().with_context(
         node.describe() + ": output " + std::to_string(i)));
+  }
+  return ok_status();
+}
+
+// Every shape a kernel publishes must have a byte size that fits in int64, counting only its
+// known dims, so downstream kernels can multiply dims without overflow checks.
+Status check_sizes(const Node& node, const std::vector<TensorInfo>& outputs) {
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const TensorInfo& out = outputs[i];
+    int64_t bytes = std::max<int64_t>(1, static_cast<int64_t>(dtype_size(out.dtype)));
+    for (int64_t d : out.shape.dims()) {
+      if (d >= 0 && !checked_mul(bytes, d, &bytes)) {
+        return node.error("output ", i, " has shape ", out.shape.str(), " whose size in bytes overflows int64");
+      }
+    }
   }
   return ok_status();
 }
@@ -103,6 +119,7 @@ Status infer_node(Kernel& kernel, const Node& node, const std::vector<const Tens
   // Constant inputs have concrete shapes, so a folding node is inferred as at prepare time.
   InferContext ctx(node, inputs, params.concrete || fold);
   PBMEM_RETURN_IF_ERROR(kernel.infer(ctx));
+  PBMEM_RETURN_IF_ERROR(check_sizes(node, ctx.outputs()));
   if (ctx.concrete()) PBMEM_RETURN_IF_ERROR(check_concrete(node, ctx.outputs()));
   if (fold && (params.concrete || outputs_within(ctx.outputs(), params.load_fold_limit_bytes))) {
     PBMEM_RETURN_IF_ERROR(kernel.prepare(ctx));
