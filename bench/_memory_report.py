@@ -202,8 +202,8 @@ def main_table(data, failures):
 
 def plan_table(data):
     head = ["Model", "Batch", "measured", "steady run", "predicted + mapped", "predicted peak",
-            "arena",
-            "weights (file)", "packed", "mapped", "scratch", "I/O", "peak node"]
+            "max_bytes_in_use", "arena", "lower bound", "lower bound, graph order",
+            "packed weights", "mapped weights", "scratch", "I/O", "peak node"]
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     any_plan = False
     for entry in data["results"]:
@@ -211,13 +211,16 @@ def plan_table(data):
         if not plan:
             continue
         any_plan = True
+        pbmem = entry["engines"].get("pbmem", {})
+        stats = pbmem.get("extras", {}).get("stats", {})
         rows.append("| " + " | ".join([
             entry["model"], str(entry["batch"]), mb(measured(entry, "pbmem")),
-            mb(entry["engines"].get("pbmem", {}).get("run_delta_bytes")),
-            mb(marker_value(entry)), mb(plan["predicted_peak_bytes"]), mb(plan["arena_bytes"]),
-            mb(plan.get("weights_bytes")), mb(plan.get("weights_packed_bytes")),
-            mb(plan.get("weights_mapped_bytes")), mb(plan.get("scratch_bytes")),
-            mb(plan.get("io_bytes")),
+            mb(pbmem.get("run_delta_bytes")), mb(marker_value(entry)),
+            mb(plan["predicted_peak_bytes"]), mb(stats.get("max_bytes_in_use")),
+            mb(plan["arena_bytes"]), mb(plan["lower_bound_bytes"]),
+            mb(plan.get("default_order_lower_bound_bytes")),
+            mb(plan.get("weights_packed_bytes")), mb(plan.get("weights_mapped_bytes")),
+            mb(plan.get("scratch_bytes")), mb(plan.get("io_bytes")),
             f"{code(plan.get('peak_node', '?'))} (step {plan.get('peak_step', '?')})"]) + " |")
     return rows if any_plan else ["No pbmem plan was available (see the notes)."]
 
@@ -350,15 +353,37 @@ def failure_lines(data, failures):
     return lines or ["- none"]
 
 
-def summary_lines(data):
-    ratios = [(measured(e, "pbmem") / measured(e, "tf"), e) for e in data["results"]
-              if measured(e, "pbmem") and measured(e, "tf")]
+def ratio_range(data, numerator, denominator):
+    """(low, low entry, high, high entry) of measured numerator/denominator, or None."""
+    ratios = [(measured(e, numerator) / measured(e, denominator), e) for e in data["results"]
+              if measured(e, numerator) and measured(e, denominator)]
     if not ratios:
-        return []
+        return None
     low, high = min(ratios, key=lambda r: r[0]), max(ratios, key=lambda r: r[0])
-    return [f"pbmem's peak RSS growth is {low[0]:.2f}× ({low[1]['model']} batch "
-            f"{low[1]['batch']}) to {high[0]:.2f}× ({high[1]['model']} batch {high[1]['batch']}) "
-            f"TensorFlow's on the same frozen graph.", ""]
+    return low[0], low[1], high[0], high[1]
+
+
+def summary_lines(data):
+    lines = []
+    for other in ("tf", "ort", "opencv"):
+        found = ratio_range(data, "pbmem", other)
+        if found:
+            low, low_at, high, high_at = found
+            lines.append(f"- pbmem / {ENGINE_LABELS[other]} peak RSS growth: {low:.2f}× "
+                         f"({low_at['model']} b{low_at['batch']}) to {high:.2f}× "
+                         f"({high_at['model']} b{high_at['batch']}).")
+    plans = [(plan_of(e)[0], e) for e in data["results"] if plan_of(e)[0]]
+    if plans:
+        tight = [p["arena_bytes"] / p["lower_bound_bytes"] for p, _ in plans
+                 if p.get("lower_bound_bytes")]
+        if tight:
+            lines.append(f"- pbmem's arena / lower bound: {min(tight):.3f} to {max(tight):.3f}.")
+        exact = [e for p, e in plans
+                 if e["engines"].get("pbmem", {}).get("extras", {}).get("stats", {})
+                 .get("max_bytes_in_use") == p["predicted_peak_bytes"]]
+        lines.append(f"- pbmem's accounted peak during the run equals the predicted peak to the "
+                     f"byte in {len(exact)} of {len(plans)} cases.")
+    return (["Summary (medians; details below):", ""] + lines + [""]) if lines else []
 
 
 def write_markdown(data, path, chart_path):
@@ -411,7 +436,10 @@ def write_markdown(data, path, chart_path):
         "`measured` is the peak RSS growth above (load, first run and second run); `steady "
         "run` is the peak during the second run alone (the peak is reset after the first, "
         "which also prepares the model: packs weights and plans the arena). `predicted + "
-        "mapped` is what the plan says a run holds (accounted peak + mapped weight pages). The "
+        "mapped` is what the plan says a run holds (accounted peak + mapped weight pages); "
+        "`max_bytes_in_use` is what pbmem's allocator accounted during the measured run "
+        "(`Model.stats()`). The lower bound is for the order pbmem schedules; `graph order` is "
+        "the same bound for the GraphDef's own topological order. The "
         "remainder is memory pbmem does not account for: the parsed graph, oneDNN's JIT code, "
         "first-use costs of the thread pool and libraries (the baseline is taken before any "
         "inference, unlike `tests/py/test_memory_rss.py`, which warms up first), and during "

@@ -174,7 +174,8 @@ def pbmem_engine(spec):
             try:
                 value = call()
                 if isinstance(value, dict):
-                    value = {k: v for k, v in value.items() if k != "live_at_peak"}
+                    value = {k: v for k, v in value.items()
+                             if k not in ("live_at_peak", "ascii_plan")}
                 out[name] = value
             except Exception as e:  # the memory API may not exist in this build yet
                 out[name] = {"error": short_error(e)}

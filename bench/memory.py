@@ -144,7 +144,8 @@ def pbmem_plan(binary, model, batch, threads):
         plan = json.loads(result.stdout)
     except json.JSONDecodeError as e:
         return {"error": f"pbmem plan --json printed no JSON ({e}): {tail(result.stdout)}"}
-    plan.pop("live_at_peak", None)
+    for bulky in ("live_at_peak", "ascii_plan"):
+        plan.pop(bulky, None)
     return plan
 
 
