@@ -2,13 +2,15 @@
 // public API of docs/PYTHON_API.md and does argument checking; this file bridges to the C++ API).
 //
 // Safety rules: every failure raises pbmem.Error (never a crash, never another exception type);
-// inputs are copied into pbmem tensors and outputs copied into new NumPy arrays, so no Python
-// object is touched without the GIL and no array ever points at freed memory; the GIL is released
-// while the model runs.
+// inputs are copied into pbmem tensors and outputs copied into new NumPy arrays (while the
+// session is still locked: its next run overwrites the pooled output buffers), so no Python
+// object is touched without the GIL and no array ever points at freed or reused memory; the GIL
+// is released while the model runs or plans, and never held while waiting for a session's lock.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -112,13 +114,88 @@ struct CachedSession {
 using SessionKey =
     std::tuple<std::vector<std::string>, int, std::map<std::string, std::vector<int64_t>>>;
 
+// Locks a session's mutex without holding the GIL while waiting: a thread holding the mutex may
+// need the GIL (to copy outputs), so blocking on the mutex with the GIL held could deadlock.
+std::unique_lock<std::mutex> lock_released(CachedSession& cached) {
+  std::unique_lock<std::mutex> lock(cached.mutex, std::defer_lock);
+  py::gil_scoped_release release;
+  lock.lock();
+  return lock;
+}
+
+py::dict allocator_dict(const AllocatorStats& stats) {
+  py::dict out;
+  out["num_allocs"] = stats.num_allocs;
+  out["bytes_in_use"] = stats.bytes_in_use;
+  out["peak_bytes_in_use"] = stats.peak_bytes_in_use;
+  out["largest_alloc_size"] = stats.largest_alloc_size;
+  out["bytes_limit"] = stats.bytes_limit;
+  return out;
+}
+
+// The keys of `pbmem plan --json` (src/cli/memory_report.cc), plus ascii_plan.
+py::dict plan_dict(const MemoryPlanReport& report) {
+  py::dict shapes;
+  for (const auto& [name, shape] : report.input_shapes) shapes[py::str(name)] = shape_tuple(shape);
+  py::list live;
+  for (const LiveTensor& t : report.live_at_peak) {
+    py::dict entry;
+    entry["name"] = t.name;
+    entry["op"] = t.op;
+    entry["bytes"] = t.bytes;
+    entry["first_step"] = t.first_step;
+    entry["last_step"] = t.last_step;
+    live.append(entry);
+  }
+  py::dict out;
+  out["predicted_peak_bytes"] = report.predicted_peak_bytes;
+  out["arena_bytes"] = report.arena_bytes;
+  out["lower_bound_bytes"] = report.lower_bound_bytes;
+  out["naive_bytes"] = report.naive_bytes;
+  out["weights_bytes"] = report.weights_packed_bytes + report.weights_mapped_bytes;
+  out["weights_packed_bytes"] = report.weights_packed_bytes;
+  out["weights_mapped_bytes"] = report.weights_mapped_bytes;
+  out["scratch_bytes"] = report.scratch_bytes;
+  out["io_bytes"] = report.io_bytes;
+  out["peak_step"] = report.peak_step;
+  out["peak_node"] = report.peak_node;
+  out["default_order_lower_bound_bytes"] = report.default_order_lower_bound_bytes;
+  out["scheduled_order_lower_bound_bytes"] = report.scheduled_order_lower_bound_bytes;
+  out["num_steps"] = report.num_steps;
+  out["input_shapes"] = shapes;
+  out["live_at_peak"] = live;
+  out["ascii_plan"] = report.ascii_plan;
+  return out;
+}
+
+// The keys of `pbmem run --stats-json` but peak_rss_bytes (a process figure, not a session's).
+py::dict stats_dict(const SessionStats& stats) {
+  py::dict by_category;
+  for (int c = 0; c < kNumMemoryCategories; ++c) {
+    by_category[py::str(memory_category_name(static_cast<MemoryCategory>(c)))] =
+        stats.run_peak_by_category[static_cast<size_t>(c)];
+  }
+  py::dict out;
+  out["max_bytes_in_use"] = stats.run.peak_bytes_in_use;
+  out["bytes_in_use"] = stats.run.bytes_in_use;
+  out["bytes_limit"] = stats.run.bytes_limit;
+  out["num_allocs"] = stats.run.num_allocs;
+  out["largest_alloc_size"] = stats.run.largest_alloc_size;
+  out["predicted_peak_bytes"] = stats.predicted_peak_bytes;
+  out["weights_mapped_bytes"] = stats.weights_mapped_bytes;
+  out["by_category"] = by_category;
+  out["lifetime"] = allocator_dict(stats.lifetime);
+  return out;
+}
+
 class PyModel {
  public:
-  PyModel(std::shared_ptr<Model> model, int threads)
-      : model_(std::move(model)), threads_(threads) {}
+  PyModel(std::shared_ptr<Model> model, int threads, int64_t memory_limit)
+      : model_(std::move(model)), threads_(threads), memory_limit_(memory_limit) {}
 
   std::string path() const { return model_->path(); }
   int threads() const { return threads_; }
+  int64_t memory_limit() const { return memory_limit_; }
   py::list inputs() const { return spec_list(model_->inputs()); }
   py::list outputs() const { return spec_list(model_->outputs()); }
 
@@ -149,10 +226,12 @@ class PyModel {
       tensors.emplace(name, to_tensor(name, py::reinterpret_borrow<py::object>(item.second)));
     }
     CachedSession& cached = session_for(outputs, input_shapes);
+    // Held until the outputs are copied: the next run() overwrites the session's output buffers.
+    std::unique_lock<std::mutex> lock(cached.mutex, std::defer_lock);
     Result<std::map<std::string, Tensor>> results = Status(StatusCode::kInternal, "not run");
     {
       py::gil_scoped_release release;
-      std::lock_guard<std::mutex> lock(cached.mutex);
+      lock.lock();
       results = cached.session->run(tensors);
     }
     if (!results.ok()) raise(results.status());
@@ -163,6 +242,50 @@ class PyModel {
       out[py::str(name)] = to_array(name, it->second);
     }
     return out;
+  }
+
+  // Prepares the session run(feeds, outputs) uses (the one without input_shapes) for these
+  // shapes; batch > 0 gives every required input whose first dim is unknown that first dim
+  // (input_shapes override it). The shapes are not kept as SessionOptions, so a later run() with
+  // the same shapes reuses this plan.
+  py::dict plan(const std::vector<std::string>& outputs,
+                const std::map<std::string, std::vector<int64_t>>& input_shapes, int64_t batch) {
+    std::map<std::string, Shape> shapes;
+    for (const auto& [name, dims] : input_shapes) shapes[name] = Shape(dims);
+    if (batch > 0) apply_batch(batch, &shapes);
+    CachedSession& cached = session_for(outputs, {});
+    Result<MemoryPlanReport> report = Status(StatusCode::kInternal, "not planned");
+    {
+      std::unique_lock<std::mutex> lock(cached.mutex, std::defer_lock);
+      py::gil_scoped_release release;
+      lock.lock();
+      report = cached.session->plan(shapes);
+    }
+    if (!report.ok()) raise(report.status());
+    return plan_dict(*report);
+  }
+
+  py::dict stats() {
+    CachedSession& cached = last_session("stats()");
+    std::unique_lock<std::mutex> lock = lock_released(cached);
+    return stats_dict(cached.session->stats());
+  }
+
+  // TF's MaxBytesInUse / BytesInUse / BytesLimit of the last run.
+  int64_t max_bytes_in_use() {
+    CachedSession& cached = last_session("max_bytes_in_use()");
+    std::unique_lock<std::mutex> lock = lock_released(cached);
+    return cached.session->max_bytes_in_use();
+  }
+  int64_t bytes_in_use() {
+    CachedSession& cached = last_session("bytes_in_use()");
+    std::unique_lock<std::mutex> lock = lock_released(cached);
+    return cached.session->bytes_in_use();
+  }
+  int64_t bytes_limit() {
+    CachedSession& cached = last_session("bytes_limit()");
+    std::unique_lock<std::mutex> lock = lock_released(cached);
+    return cached.session->bytes_limit();
   }
 
  private:
@@ -233,25 +356,76 @@ class PyModel {
                              const std::map<std::string, std::vector<int64_t>>& input_shapes) {
     SessionKey key(outputs, threads_, input_shapes);
     auto it = sessions_.find(key);
-    if (it != sessions_.end()) return *it->second;
-    SessionOptions options;
-    options.num_threads = threads_;
-    options.outputs = outputs;
-    for (const auto& [name, dims] : input_shapes) options.input_shapes[name] = Shape(dims);
-    auto cached = std::make_unique<CachedSession>();
-    cached->session = unwrap(Session::create(model_, options));
-    return *sessions_.emplace(std::move(key), std::move(cached)).first->second;
+    if (it == sessions_.end()) {
+      SessionOptions options;
+      options.num_threads = threads_;
+      options.memory_limit = memory_limit_;
+      options.outputs = outputs;
+      for (const auto& [name, dims] : input_shapes) options.input_shapes[name] = Shape(dims);
+      auto cached = std::make_unique<CachedSession>();
+      cached->session = unwrap(Session::create(model_, options));
+      it = sessions_.emplace(std::move(key), std::move(cached)).first;
+    }
+    last_ = it->second.get();
+    return *last_;
+  }
+
+  CachedSession& last_session(const char* what) const {
+    if (last_ == nullptr) {
+      raise(invalid_argument(what, ": no run() or plan() yet on '", model_->path(),
+                                "'; memory stats describe the session of the last run() or "
+                                "plan() call"));
+    }
+    return *last_;
+  }
+
+  // Mirrors `pbmem plan --batch` (src/cli/plan.cc): inputs with a default keep it.
+  void apply_batch(int64_t batch, std::map<std::string, Shape>* shapes) const {
+    const Graph& graph = model_->graph();
+    std::vector<int> given;
+    for (const auto& entry : *shapes) {
+      Result<TensorRef> ref = graph.resolve(entry.first);
+      if (ref.ok()) given.push_back(ref->node);
+    }
+    bool any_unknown_batch = false;
+    for (const TensorSpec& spec : model_->inputs()) {
+      if (spec.has_default || !spec.shape.known_rank() || spec.shape.rank() == 0 ||
+          spec.shape.dim(0) != kUnknownDim) {
+        continue;
+      }
+      any_unknown_batch = true;
+      if (std::find(given.begin(), given.end(), graph.find(spec.name)) != given.end()) continue;
+      Shape shape = spec.shape;
+      shape.dim(0) = batch;
+      (*shapes)[spec.name] = shape;
+    }
+    if (!any_unknown_batch) {
+      std::string list;
+      for (const TensorSpec& spec : model_->inputs()) {
+        list += str_cat(list.empty() ? "" : ", ", spec.name, " (", dtype_name(spec.dtype), " ",
+                        spec.shape.str(), ")");
+      }
+      raise(invalid_argument("batch=", batch, ": no input of '", model_->path(),
+                             "' has an unknown first dimension (its inputs are: ",
+                             list.empty() ? std::string("none") : list,
+                             "); give input_shapes instead"));
+    }
   }
 
   std::shared_ptr<Model> model_;
   int threads_;
+  int64_t memory_limit_;
   std::map<SessionKey, std::unique_ptr<CachedSession>> sessions_;  // guarded by the GIL
+  CachedSession* last_ = nullptr;  // of the last run() or plan(); guarded by the GIL
 };
 
-std::unique_ptr<PyModel> load(const std::string& path, int threads) {
+std::unique_ptr<PyModel> load(const std::string& path, int threads, int64_t memory_limit) {
   if (threads < 0) raise(invalid_argument("threads must be >= 0 (0 = all cores), got ", threads));
+  if (memory_limit < 0) {
+    raise(invalid_argument("memory_limit must be >= 0 bytes (0 = none), got ", memory_limit));
+  }
   std::shared_ptr<Model> model = unwrap(Model::load(path));
-  return std::make_unique<PyModel>(std::move(model), threads);
+  return std::make_unique<PyModel>(std::move(model), threads, memory_limit);
 }
 
 // Runs fn, turning every C++ or Python failure into pbmem.Error.
@@ -283,6 +457,7 @@ PYBIND11_MODULE(_pbmem, m) {
   py::class_<PyModel>(m, "Model")
       .def_property_readonly("path", &PyModel::path)
       .def_property_readonly("threads", &PyModel::threads)
+      .def_property_readonly("memory_limit", &PyModel::memory_limit)
       .def("inputs", [](const PyModel& self) { return guarded([&] { return self.inputs(); }); })
       .def("outputs", [](const PyModel& self) { return guarded([&] { return self.outputs(); }); })
       .def("summary", [](const PyModel& self) { return guarded([&] { return self.summary(); }); })
@@ -292,13 +467,27 @@ PYBIND11_MODULE(_pbmem, m) {
              const std::map<std::string, std::vector<int64_t>>& input_shapes) {
             return guarded([&] { return self.run(feeds, outputs, input_shapes); });
           },
-          py::arg("feeds"), py::arg("outputs"), py::arg("input_shapes"));
+          py::arg("feeds"), py::arg("outputs"), py::arg("input_shapes"))
+      .def(
+          "plan",
+          [](PyModel& self, const std::vector<std::string>& outputs,
+             const std::map<std::string, std::vector<int64_t>>& input_shapes, int64_t batch) {
+            return guarded([&] { return self.plan(outputs, input_shapes, batch); });
+          },
+          py::arg("outputs"), py::arg("input_shapes"), py::arg("batch"))
+      .def("stats", [](PyModel& self) { return guarded([&] { return self.stats(); }); })
+      .def("max_bytes_in_use",
+           [](PyModel& self) { return guarded([&] { return self.max_bytes_in_use(); }); })
+      .def("bytes_in_use",
+           [](PyModel& self) { return guarded([&] { return self.bytes_in_use(); }); })
+      .def("bytes_limit",
+           [](PyModel& self) { return guarded([&] { return self.bytes_limit(); }); });
 
   m.def(
       "load",
-      [](const std::string& path, int threads) {
-        return guarded([&] { return pbmem::load(path, threads); });
+      [](const std::string& path, int threads, int64_t memory_limit) {
+        return guarded([&] { return pbmem::load(path, threads, memory_limit); });
       },
-      py::arg("path"), py::arg("threads") = 0);
+      py::arg("path"), py::arg("threads") = 0, py::arg("memory_limit") = 0);
   m.def("supported_ops", [] { return guarded([] { return pbmem::OpRegistry::global().ops(); }); });
 }

@@ -4,6 +4,8 @@
     m.inputs       # [TensorSpec(name='x', dtype=dtype('float32'), shape=(None, 224, 224, 3))]
     out = m.run({"x": x})                       # {'probs': array(...)}
     out = m.run({"x:0": x}, outputs=["logits:0", "probs"])
+    p = m.plan(batch=16)     # predicted_peak_bytes, arena_bytes, ... without running
+    m.max_bytes_in_use()     # of the last run() (TF's MaxBytesInUse); m.stats() for the rest
 
 Every failure raises pbmem.Error (a RuntimeError) naming the file, node, op, input or argument
 at fault. Inputs must have exactly the placeholder's dtype (no silent casting); outputs are new
@@ -20,6 +22,7 @@ __version__ = _pbmem.__version__
 
 _MAX_THREADS = 2**31 - 1
 _MAX_DIM = 2**63 - 1
+_MAX_BYTES = 2**63 - 1
 
 __all__ = ["Error", "Model", "TensorSpec", "load", "supported_ops", "__version__"]
 
@@ -48,6 +51,17 @@ def _output_names(outputs):
     except TypeError:
         raise Error(f"outputs must be a list of names, got {type(outputs).__name__}") from None
     return [_check_name(n, "each output name") for n in names]
+
+
+def _int_in_range(value, what, low, high, rule):
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        raise Error(f"{what} must be an int, got {type(value).__name__}")
+    value = int(value)
+    if value < low:
+        raise Error(f"{what} must be {rule}, got {value}")
+    if value > high:
+        raise Error(f"{what} must be at most {high}, got {value}")
+    return value
 
 
 def _input_shapes(input_shapes):
@@ -85,6 +99,10 @@ class Model:
         return self._impl.threads
 
     @property
+    def memory_limit(self):
+        return self._impl.memory_limit
+
+    @property
     def inputs(self):
         """The model's Placeholders, in file order."""
         return _specs(self._impl.inputs())
@@ -102,6 +120,38 @@ class Model:
         feed_dict = {_check_name(name, "each feed name"): value for name, value in feeds.items()}
         return self._impl.run(feed_dict, _output_names(outputs), _input_shapes(input_shapes))
 
+    def plan(self, input_shapes=None, batch=None, outputs=None):
+        """Prepares for these input shapes without running and returns the memory plan (a dict
+        with the keys of `pbmem plan --json`): predicted_peak_bytes (= weights_packed_bytes +
+        arena_bytes + scratch_bytes + io_bytes), lower_bound_bytes, naive_bytes, weights_bytes,
+        weights_mapped_bytes, peak_step, peak_node, live_at_peak, input_shapes, ...
+
+        input_shapes: {name: dims} for inputs with unknown dims; batch: the first dim of every
+        input whose first dim is unknown (input_shapes override it). A later run() with the same
+        shapes and outputs (and no input_shapes of its own) uses this plan, so then
+        max_bytes_in_use() == predicted_peak_bytes."""
+        batch = 0 if batch is None else _int_in_range(batch, "batch", 1, _MAX_DIM, ">= 1")
+        return self._impl.plan(_output_names(outputs), _input_shapes(input_shapes), batch)
+
+    def stats(self):
+        """Memory stats of the last run() (TF's AllocatorStats names): max_bytes_in_use,
+        bytes_in_use, bytes_limit, num_allocs, largest_alloc_size, predicted_peak_bytes,
+        weights_mapped_bytes, by_category (each category's peak during the run) and lifetime
+        (the session's AllocatorStats since it was created)."""
+        return self._impl.stats()
+
+    def max_bytes_in_use(self):
+        """The peak bytes pbmem held during the last run() (TF's MaxBytesInUse)."""
+        return self._impl.max_bytes_in_use()
+
+    def bytes_in_use(self):
+        """The bytes pbmem held at the end of the last run() (TF's BytesInUse)."""
+        return self._impl.bytes_in_use()
+
+    def bytes_limit(self):
+        """The session's allocation limit in bytes (TF's BytesLimit)."""
+        return self._impl.bytes_limit()
+
     def summary(self):
         """A dict: path, file_bytes, num_nodes, inputs, outputs, op_histogram (op -> count, most
         frequent first), num_params, weight_bytes, unsupported."""
@@ -114,8 +164,9 @@ class Model:
         return f"<pbmem.Model '{self.path}' inputs={self.inputs} outputs={self.outputs}>"
 
 
-def load(path, threads=0):
-    """Loads a frozen GraphDef. threads: worker threads for run(), 0 = all cores."""
+def load(path, threads=0, memory_limit=0):
+    """Loads a frozen GraphDef. threads: worker threads for run(), 0 = all cores.
+    memory_limit: most bytes a session may allocate (0 = none); a plan over it fails."""
     try:
         path = os.fspath(path)
     except TypeError:
@@ -126,7 +177,9 @@ def load(path, threads=0):
         raise Error(f"threads must be an int, got {type(threads).__name__}")
     if not 0 <= threads <= _MAX_THREADS:
         raise Error(f"threads must be >= 0 (0 = all cores), got {threads}")
-    return Model(_pbmem.load(path, threads))
+    memory_limit = _int_in_range(memory_limit, "memory_limit", 0, _MAX_BYTES,
+                                 ">= 0 bytes (0 = none)")
+    return Model(_pbmem.load(path, threads, memory_limit))
 
 
 def supported_ops():

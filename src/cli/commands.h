@@ -23,9 +23,24 @@ struct RunArgs {
   std::vector<std::string> outputs;       // NAME or NAME=FILE.npy
   std::vector<std::string> input_shapes;  // NAME=d0,d1,...
   std::string output_dir;
+  std::string stats_json;  // write the run's memory stats here (JSON)
   int threads = 0;
 };
 Status run_command(const RunArgs& args);
+
+struct PlanArgs {
+  std::string model;
+  std::vector<std::string> input_shapes;  // NAME=d0,d1,...
+  std::vector<std::string> outputs;       // NAME: outputs to plan for (default: the graph's sinks)
+  // --batch N as given: the first dim of every input whose first dim is unknown.
+  std::string batch;
+  bool has_batch = false;
+  bool json = false;
+  bool ascii = false;
+  int threads = 0;
+};
+// Prepares a session for the given shapes without running it and prints its memory plan.
+Status plan_command(const PlanArgs& args);
 
 // Prints "name: dtype [shape]  min=.. max=.. mean=.." and, for a 2-D float tensor with at least
 // five columns (class scores), the top-5 indices of each row.

@@ -1,9 +1,11 @@
-// The `pbmem` command line: inspect, run, example, ops. Every failure — a bad flag, a bad file, a
-// failed run, even an unexpected exception — ends as one line "pbmem: error: <message>" on stderr
-// and exit code 1.
+// The `pbmem` command line: inspect, run, plan, example, ops. Every failure — a bad flag, a bad
+// file, a failed run, even an unexpected exception — ends as one line "pbmem: error: <message>"
+// on stderr and exit code 1.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
+#include <iterator>
 #include <new>
 #include <string>
 
@@ -73,13 +75,16 @@ Status example_command(const std::string& path, uint64_t seed) {
 }
 
 // Vector options take every following value, so `run --input a=x.npy model.pb ...` puts the
-// model path into --input. --input and --input-shape values always contain '=', so a value
-// without one is the model; for --output (whose values may be bare names) only a trailing value
-// of the last flag on the command line can be the model.
-void recover_model_positional(const CLI::App& run, RunArgs& args) {
-  if (!args.model.empty()) return;
+// model path into --input. Values of `with_equals` flags (--input, --input-shape) always contain
+// '=', so a value without one is the model (several such values stay in the first list, to be
+// reported as malformed); for --output (whose values may be bare names) a trailing value of the
+// last flag on the command line is the model, else the value that names an existing file.
+void recover_model_positional(const CLI::App& command, std::string* model,
+                              const std::vector<std::vector<std::string>*>& with_equals,
+                              std::vector<std::string>* outputs) {
+  if (!model->empty()) return;
   std::vector<std::string> stray;
-  for (std::vector<std::string>* values : {&args.inputs, &args.input_shapes}) {
+  for (std::vector<std::string>* values : with_equals) {
     for (auto it = values->begin(); it != values->end();) {
       if (it->find('=') == std::string::npos) {
         stray.push_back(*it);
@@ -90,17 +95,27 @@ void recover_model_positional(const CLI::App& run, RunArgs& args) {
     }
   }
   if (stray.size() == 1) {
-    args.model = stray[0];
+    *model = stray[0];
     return;
   }
   if (!stray.empty()) {
-    args.inputs.insert(args.inputs.end(), stray.begin(), stray.end());  // reported as malformed
+    with_equals.front()->insert(with_equals.front()->end(), stray.begin(), stray.end());
     return;
   }
-  if (run.parse_order().empty() || !run.parse_order().back()->check_name("--output")) return;
-  if (!args.outputs.empty() && args.outputs.back().find('=') == std::string::npos) {
-    args.model = args.outputs.back();
-    args.outputs.pop_back();
+  if (outputs->empty() || outputs->back().find('=') != std::string::npos) return;
+  if (!command.parse_order().empty() && command.parse_order().back()->check_name("--output")) {
+    *model = outputs->back();
+    outputs->pop_back();
+    return;
+  }
+  // `plan --output probs model.pb --batch 1`: the model is the --output value that is a file.
+  for (auto it = outputs->rbegin(); it != outputs->rend(); ++it) {
+    std::error_code ec;
+    if (it->find('=') == std::string::npos && std::filesystem::is_regular_file(*it, ec)) {
+      *model = *it;
+      outputs->erase(std::next(it).base());
+      return;
+    }
   }
 }
 
@@ -124,7 +139,23 @@ int run_cli(int argc, char** argv) {
                   "Write each output as DIR/<name with / and : replaced by _>.npy");
   run->add_option("--input-shape", run_args.input_shapes,
                   "NAME=d0,d1,...: concrete shape for an input with unknown dims");
+  run->add_option("--stats-json", run_args.stats_json,
+                  "Write the run's memory stats (max_bytes_in_use, ..., by_category) as JSON");
   run->add_option("--threads", run_args.threads, "Worker threads (0 = all cores)");
+
+  PlanArgs plan_args;
+  CLI::App* plan = app.add_subcommand(
+      "plan", "Show the memory plan for given input shapes (predicted peak), without running");
+  plan->add_option("model", plan_args.model, "Frozen GraphDef (.pb)");
+  plan->add_option("--input-shape", plan_args.input_shapes,
+                   "NAME=d0,d1,...: concrete shape for an input (overrides --batch)");
+  CLI::Option* batch = plan->add_option(
+      "--batch", plan_args.batch, "N: the first dim of every input whose first dim is unknown");
+  plan->add_option("--output,-o", plan_args.outputs,
+                   "NAME: outputs to plan for (default: the graph's sinks)");
+  plan->add_flag("--json", plan_args.json, "Print JSON instead of text");
+  plan->add_flag("--ascii", plan_args.ascii, "Add the plan picture (one line per step)");
+  plan->add_option("--threads", plan_args.threads, "Worker threads (0 = all cores)");
 
   std::string example_path;
   std::string example_seed_text = std::to_string(kDefaultExampleSeed);
@@ -145,16 +176,24 @@ int run_cli(int argc, char** argv) {
 
   if (inspect->parsed()) return finish(inspect_command(inspect_args));
   if (run->parsed()) {
-    recover_model_positional(*run, run_args);
+    recover_model_positional(*run, &run_args.model, {&run_args.inputs, &run_args.input_shapes},
+                             &run_args.outputs);
     if (run_args.model.empty()) return fail("run: the MODEL argument is required");
     return finish(run_command(run_args));
+  }
+  if (plan->parsed()) {
+    recover_model_positional(*plan, &plan_args.model, {&plan_args.input_shapes},
+                             &plan_args.outputs);
+    if (plan_args.model.empty()) return fail("plan: the MODEL argument is required");
+    plan_args.has_batch = batch->count() > 0;
+    return finish(plan_command(plan_args));
   }
   if (example->parsed()) {
     Result<uint64_t> seed = parse_seed(example_seed_text);
     return finish(seed.ok() ? example_command(example_path, *seed) : seed.status());
   }
   if (ops->parsed()) return finish(ops_command());
-  return fail("a subcommand is required (inspect, run, example, ops)");
+  return fail("a subcommand is required (inspect, run, plan, example, ops)");
 }
 
 }  // namespace

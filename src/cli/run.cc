@@ -1,14 +1,18 @@
 // `pbmem run MODEL --input NAME=FILE.npy ... [--output NAME[=FILE.npy] ...] [--output-dir DIR]
-// [--input-shape NAME=d0,d1,...] [--threads N]`.
+// [--input-shape NAME=d0,d1,...] [--stats-json FILE] [--threads N]`.
 //
 // Every flag is validated before the model runs, and output files are written only after the
-// whole run succeeded, so a failure never leaves a partial set of outputs behind.
+// whole run succeeded, so a failure never leaves a partial set of outputs behind. After a run, a
+// one-line memory summary goes to stderr (stdout stays the outputs' summaries).
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "cli/commands.h"
+#include "cli/input_args.h"
+#include "cli/memory_report.h"
 #include "io/npy.h"
 #include "runtime/model.h"
 
@@ -17,75 +21,6 @@ namespace pbmem::cli {
 namespace {
 
 namespace fs = std::filesystem;
-
-constexpr char kDefaultPortSuffix[] = ":0";
-
-struct NameValue {
-  std::string name;
-  std::string value;  // empty when the argument had no '='
-  bool has_value = false;
-};
-
-// Splits "NAME=VALUE" at the first '=' (TF node names never contain '=').
-Result<NameValue> split_arg(const std::string& flag, const std::string& text, bool value_required,
-                            const char* form) {
-  NameValue out;
-  size_t eq = text.find('=');
-  out.name = text.substr(0, eq);
-  if (eq != std::string::npos) {
-    out.value = text.substr(eq + 1);
-    out.has_value = true;
-  }
-  if (out.name.empty() || (out.has_value && out.value.empty()) ||
-      (value_required && !out.has_value)) {
-    return invalid_argument(flag, " '", text, "' must have the form ", form);
-  }
-  return out;
-}
-
-// "x:0" and "x" name the same input.
-std::string canonical_input_name(const std::string& name) {
-  const std::string suffix = kDefaultPortSuffix;
-  if (name.size() > suffix.size() &&
-      name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
-    return name.substr(0, name.size() - suffix.size());
-  }
-  return name;
-}
-
-std::string describe_spec(const TensorSpec& spec) {
-  return str_cat("'", spec.name, "' (", dtype_name(spec.dtype), " ", spec.shape.str(), ")");
-}
-
-std::string list_inputs(const Model& model) {
-  if (model.inputs().empty()) return "the model has no inputs";
-  std::string list = "the model's inputs are: ";
-  for (size_t i = 0; i < model.inputs().size(); ++i) {
-    list += (i ? ", " : "") + describe_spec(model.inputs()[i]);
-  }
-  return list;
-}
-
-// The input a flag names: a Placeholder (model.inputs()) or a PlaceholderWithDefault.
-Result<TensorSpec> find_input(const Model& model, const std::string& flag,
-                              const std::string& name) {
-  std::string canonical = canonical_input_name(name);
-  for (const TensorSpec& spec : model.inputs()) {
-    if (spec.name == canonical) return spec;
-  }
-  int index = model.graph().find(canonical);
-  if (index >= 0 && model.graph().node(index).op == "PlaceholderWithDefault") {
-    TensorSpec spec{canonical, DType::kInvalid, Shape::unknown_rank()};
-    const auto& outs = model.infos()[static_cast<size_t>(index)];
-    if (!outs.empty()) {
-      spec.dtype = outs[0].dtype;
-      spec.shape = outs[0].shape;
-    }
-    return spec;
-  }
-  return not_found(flag, ": '", name, "' is not an input of '", model.path(), "'; ",
-                   list_inputs(model));
-}
 
 // "conv/out:1" -> "conv_out_1", a safe file name.
 std::string sanitize(const std::string& name) {
@@ -96,25 +31,6 @@ std::string sanitize(const std::string& name) {
   return out;
 }
 
-Status check_input_shape(const TensorSpec& spec, const Shape& given, const std::string& text) {
-  if (!given.fully_defined()) {
-    return invalid_argument("--input-shape '", text, "': every dimension must be known");
-  }
-  if (!spec.shape.known_rank()) return ok_status();
-  if (spec.shape.rank() != given.rank()) {
-    return invalid_argument("--input-shape '", text, "': input ", describe_spec(spec), " has rank ",
-                            spec.shape.rank(), ", the flag gives rank ", given.rank());
-  }
-  for (int i = 0; i < given.rank(); ++i) {
-    if (spec.shape.dim(i) != kUnknownDim && spec.shape.dim(i) != given.dim(i)) {
-      return invalid_argument("--input-shape '", text, "': dimension ", i, " of input ",
-                              describe_spec(spec), " is ", spec.shape.dim(i), ", the flag gives ",
-                              given.dim(i));
-    }
-  }
-  return ok_status();
-}
-
 struct Feeds {
   std::map<std::string, Tensor> tensors;  // by canonical input name
   std::map<std::string, Shape> shapes;    // --input-shape, by canonical input name
@@ -122,16 +38,7 @@ struct Feeds {
 
 Result<Feeds> read_feeds(const Model& model, const RunArgs& args) {
   Feeds feeds;
-  for (const std::string& text : args.input_shapes) {
-    PBMEM_ASSIGN_OR_RETURN(NameValue arg, split_arg("--input-shape", text, true, "NAME=d0,d1,..."));
-    PBMEM_ASSIGN_OR_RETURN(TensorSpec spec, find_input(model, "--input-shape", arg.name));
-    auto shape = parse_shape(arg.value);
-    if (!shape.ok()) return shape.status().with_context("--input-shape '" + text + "'");
-    PBMEM_RETURN_IF_ERROR(check_input_shape(spec, *shape, text));
-    if (!feeds.shapes.emplace(spec.name, *shape).second) {
-      return invalid_argument("--input-shape: input '", spec.name, "' is given twice");
-    }
-  }
+  PBMEM_ASSIGN_OR_RETURN(feeds.shapes, parse_input_shapes(model, args.input_shapes));
   for (const std::string& text : args.inputs) {
     PBMEM_ASSIGN_OR_RETURN(NameValue arg, split_arg("--input", text, true, "NAME=FILE.npy"));
     PBMEM_ASSIGN_OR_RETURN(TensorSpec spec, find_input(model, "--input", arg.name));
@@ -263,6 +170,43 @@ Status write_outputs(const std::vector<std::pair<std::string, std::string>>& fil
   return ok_status();
 }
 
+// --stats-json FILE: its directory must exist, and it must be neither a directory nor one of the
+// output files.
+Status check_stats_path(const std::string& path,
+                        const std::vector<std::pair<std::string, std::string>>& files) {
+  if (path.empty()) return ok_status();
+  std::error_code ec;
+  fs::path parent = fs::path(path).parent_path();
+  if (!parent.empty() && !fs::is_directory(parent, ec)) {
+    return invalid_argument("--stats-json '", path, "': directory '", parent.string(),
+                            "' does not exist");
+  }
+  if (fs::is_directory(path, ec)) {
+    return invalid_argument("--stats-json '", path, "' is a directory");
+  }
+  std::string key = fs::path(path).lexically_normal().string();
+  for (const auto& [name, file] : files) {
+    if (fs::path(file).lexically_normal().string() == key) {
+      return invalid_argument("--stats-json '", path, "' is also where output '", name,
+                              "' would be written");
+    }
+  }
+  return ok_status();
+}
+
+// After a successful run: the stats file (when asked for) and the one-line summary on stderr.
+Status report_memory(const Session& session, const std::string& stats_path) {
+  SessionStats stats = session.stats();
+  std::optional<int64_t> peak_rss = peak_rss_bytes();
+  if (!stats_path.empty()) {
+    Status status = write_json_file(stats_path, stats_json(stats, peak_rss));
+    if (!status.ok()) return status.with_context("--stats-json");
+  }
+  std::fflush(stdout);
+  std::fprintf(stderr, "%s\n", run_summary_line(stats, session.last_plan(), peak_rss).c_str());
+  return ok_status();
+}
+
 }  // namespace
 
 Status run_command(const RunArgs& args) {
@@ -281,6 +225,7 @@ Status run_command(const RunArgs& args) {
   PBMEM_RETURN_IF_ERROR(check_required_inputs(*model, *session, feeds));
   const std::vector<std::string>& names = session->output_names();
   PBMEM_ASSIGN_OR_RETURN(auto files, destinations(names, plan, args.output_dir));
+  PBMEM_RETURN_IF_ERROR(check_stats_path(args.stats_json, files));
 
   PBMEM_ASSIGN_OR_RETURN(auto results, session->run(feeds.tensors));
   for (const std::string& name : names) {
@@ -289,7 +234,8 @@ Status run_command(const RunArgs& args) {
       return internal_error("the session returned no value for output '", name, "'");
     print_tensor_summary(name, it->second);
   }
-  return write_outputs(files, results, args.output_dir);
+  PBMEM_RETURN_IF_ERROR(write_outputs(files, results, args.output_dir));
+  return report_memory(*session, args.stats_json);
 }
 
 }  // namespace pbmem::cli
