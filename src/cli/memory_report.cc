@@ -65,7 +65,11 @@ std::string change_text(int64_t scheduled, int64_t default_order) {
 }
 
 void print_row(const char* label, const std::string& value, const std::string& note = "") {
-  std::printf("  %-16s %-28s %s\n", label, value.c_str(), note.c_str());
+  if (note.empty()) {
+    std::printf("  %-16s %s\n", label, value.c_str());
+  } else {
+    std::printf("  %-16s %-28s %s\n", label, value.c_str(), note.c_str());
+  }
 }
 
 void print_live_at_peak(const MemoryPlanReport& report) {
