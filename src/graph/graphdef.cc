@@ -473,6 +473,10 @@ Result<std::shared_ptr<MappedFile>> MappedFile::open(const std::string& path) {
   if (mapping == MAP_FAILED) {
     return io_error("cannot map '", path, "' (", size, " bytes): ", errno_text(map_errno));
   }
+  // No large folios for this mapping: on a file just written, one touch of a node name would
+  // otherwise map megabytes of the weights around it (ResNet50 inspect: 71 MB -> 19 MB RSS).
+  ::madvise(mapping, static_cast<size_t>(size), MADV_NOHUGEPAGE);
+
   std::shared_ptr<MappedFile> file(new MappedFile());
   file->data_ = static_cast<const uint8_t*>(mapping);
   file->size_ = size;
