@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include "core/tensor.h"
 
 namespace pbmem {
@@ -12,16 +15,51 @@ namespace {
 thread_local std::shared_ptr<MemoryAccount> t_account;
 thread_local MemoryCategory t_category = MemoryCategory::kOther;
 
+// Blocks at least this large get their own anonymous mapping, so freeing them gives the pages
+// back to the system at once. Through malloc they could stay in the heap: a process whose
+// glibc raised its mmap threshold (NumPy's large frees do, up to 32 MiB) would keep prepare's
+// temporaries resident after they are freed, and RSS would no longer match the accounting.
+constexpr size_t kOwnMappingBytes = 256 * 1024;
+
 size_t aligned_size(int64_t bytes) {
   // aligned_alloc needs a non-zero multiple of the alignment.
   size_t n = static_cast<size_t>(std::max<int64_t>(bytes, 1));
   return (n + kTensorAlignment - 1) / kTensorAlignment * kTensorAlignment;
 }
 
+size_t page_rounded(size_t bytes) {
+  static const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  return (bytes + page - 1) / page * page;
+}
+
+// A raw block and how to free it (mmap for large blocks, aligned_alloc otherwise).
+struct RawBlock {
+  void* ptr = nullptr;
+  size_t mapped_bytes = 0;  // 0: from aligned_alloc
+};
+
+RawBlock raw_allocate(int64_t bytes) {
+  size_t size = aligned_size(bytes);
+  if (size >= kOwnMappingBytes) {
+    size_t mapped = page_rounded(size);
+    void* p = ::mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? RawBlock{} : RawBlock{p, mapped};
+  }
+  return RawBlock{std::aligned_alloc(kTensorAlignment, size), 0};
+}
+
+void raw_free(const RawBlock& block) {
+  if (block.mapped_bytes > 0) {
+    ::munmap(block.ptr, block.mapped_bytes);
+  } else {
+    std::free(block.ptr);
+  }
+}
+
 Result<std::shared_ptr<void>> allocate_untracked(int64_t bytes) {
-  void* p = std::aligned_alloc(kTensorAlignment, aligned_size(bytes));
-  if (p == nullptr) return resource_exhausted("cannot allocate ", bytes, " bytes");
-  return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+  RawBlock block = raw_allocate(bytes);
+  if (block.ptr == nullptr) return resource_exhausted("cannot allocate ", bytes, " bytes");
+  return std::shared_ptr<void>(block.ptr, [block](void*) { raw_free(block); });
 }
 
 void note_alloc(AllocatorStats& s, int64_t bytes) {
@@ -59,14 +97,14 @@ Result<std::shared_ptr<void>> MemoryAccount::allocate(int64_t bytes, MemoryCateg
     in_use_by_category_[c] += bytes;
     run_peak_by_category_[c] = std::max(run_peak_by_category_[c], in_use_by_category_[c]);
   }
-  void* p = std::aligned_alloc(kTensorAlignment, aligned_size(bytes));
-  if (p == nullptr) {
+  RawBlock block = raw_allocate(bytes);
+  if (block.ptr == nullptr) {
     release(bytes, category);
     return resource_exhausted("cannot allocate ", bytes, " bytes (", memory_category_name(category), ")");
   }
   std::shared_ptr<MemoryAccount> self = shared_from_this();
-  return std::shared_ptr<void>(p, [self, bytes, category](void* q) {
-    std::free(q);
+  return std::shared_ptr<void>(block.ptr, [self, block, bytes, category](void*) {
+    raw_free(block);
     self->release(bytes, category);
   });
 }

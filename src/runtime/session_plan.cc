@@ -66,12 +66,51 @@ struct RunTensor {
 
 }  // namespace
 
+// Gives back the file pages behind a constant that prepare no longer needs: the bytes it
+// viewed in place, and for a Const node the tensor_content it may have been copied from.
+static void release_constant_pages(const Graph& graph, const TensorRef& ref, const Tensor* value) {
+  const auto& file = graph.file();
+  if (!file) return;
+  if (value != nullptr && value->valid()) file->release_pages(value->raw_data(), value->num_bytes());
+  const Node& producer = graph.node(ref.node);
+  if (producer.op != "Const") return;
+  const AttrValue* attr = producer.attr("value");
+  if (attr != nullptr && attr->kind == AttrValue::Kind::kTensor && !attr->tensor.content.empty()) {
+    file->release_pages(attr->tensor.content.data(), attr->tensor.content.size());
+  }
+}
+
 Status Session::Impl::infer_all(const std::vector<FedSpec>& specs, std::vector<int>* run_nodes) {
   const Graph& graph = model->graph();
-  infos.assign(static_cast<size_t>(graph.num_nodes()), {});
+  const size_t num_nodes = static_cast<size_t>(graph.num_nodes());
+  infos.assign(num_nodes, {});
   InferParams params;
   params.concrete = true;
   run_nodes->clear();
+
+  // A constant is dropped as soon as its last consumer is prepared, unless a kernel still reads
+  // it at run time or it is a graph output, so that prepare holds at most one layer's
+  // temporaries (realigned copies, folded intermediates) and file pages at a time.
+  std::vector<std::vector<int>> consumers_left(num_nodes);
+  std::vector<std::vector<bool>> needed(num_nodes);
+  for (int index : schedule) {
+    for (const TensorRef& ref : graph.node(index).inputs) {
+      auto& left = consumers_left[static_cast<size_t>(ref.node)];
+      if (left.size() <= static_cast<size_t>(ref.port)) left.resize(static_cast<size_t>(ref.port) + 1, 0);
+      ++left[static_cast<size_t>(ref.port)];
+    }
+  }
+  auto mark_needed = [&](const TensorRef& ref) {
+    auto& flags = needed[static_cast<size_t>(ref.node)];
+    if (flags.size() <= static_cast<size_t>(ref.port)) flags.resize(static_cast<size_t>(ref.port) + 1, false);
+    flags[static_cast<size_t>(ref.port)] = true;
+  };
+  auto is_needed = [&](const TensorRef& ref) {
+    const auto& flags = needed[static_cast<size_t>(ref.node)];
+    return static_cast<size_t>(ref.port) < flags.size() && flags[static_cast<size_t>(ref.port)];
+  };
+  for (const TensorRef& ref : output_refs) mark_needed(ref);
+
   for (int index : schedule) {
     const Node& node = graph.node(index);
     Kernel& kernel = *kernels[static_cast<size_t>(index)];
@@ -87,23 +126,14 @@ Status Session::Impl::infer_all(const std::vector<FedSpec>& specs, std::vector<i
     bool all_const = true;
     for (const TensorInfo& out : outputs) all_const &= static_cast<bool>(out.value);
     if (!all_const) run_nodes->push_back(index);
-  }
-  // Folded intermediates that nothing reads at run time are dropped (e.g. Keras' BatchNorm
-  // arithmetic on constants folds into one scale and one offset per layer).
-  std::vector<std::vector<bool>> needed(infos.size());
-  for (size_t i = 0; i < infos.size(); ++i) needed[i].assign(infos[i].size(), false);
-  for (int index : *run_nodes) {
-    const Kernel& kernel = *kernels[static_cast<size_t>(index)];
-    const Node& node = graph.node(index);
     for (size_t i = 0; i < node.inputs.size(); ++i) {
-      if (!kernel.needs_input_at_run(static_cast<int>(i))) continue;
-      needed[static_cast<size_t>(node.inputs[i].node)][static_cast<size_t>(node.inputs[i].port)] = true;
-    }
-  }
-  for (const TensorRef& ref : output_refs) needed[static_cast<size_t>(ref.node)][static_cast<size_t>(ref.port)] = true;
-  for (size_t i = 0; i < infos.size(); ++i) {
-    for (size_t p = 0; p < infos[i].size(); ++p) {
-      if (!needed[i][p]) infos[i][p].value.reset();
+      const TensorRef& ref = node.inputs[i];
+      if (!all_const && kernel.needs_input_at_run(static_cast<int>(i))) mark_needed(ref);
+      int& left = consumers_left[static_cast<size_t>(ref.node)][static_cast<size_t>(ref.port)];
+      if (--left > 0 || is_needed(ref)) continue;
+      TensorInfo& info = infos[static_cast<size_t>(ref.node)][static_cast<size_t>(ref.port)];
+      release_constant_pages(graph, ref, info.value.get());
+      info.value.reset();
     }
   }
   return ok_status();
