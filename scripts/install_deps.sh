@@ -29,6 +29,7 @@ PIP_PACKAGES=(
   tensorflow-cpu==2.21.0
   keras
   onnxruntime==1.30.0
+  tf2onnx
   onnx
   opencv-python-headless
   numpy
