@@ -245,7 +245,9 @@ Result<MemoryPlanReport> Session::plan(const std::map<std::string, Shape>& input
     if (!specs[k].fed && s.model->graph().node(s.fed_nodes[k]).op == "Placeholder") {
       if (!declared.shape.fully_defined()) {
         return invalid_argument("input '", s.model->graph().node(s.fed_nodes[k]).name, "' has shape ",
-                                declared.shape.str(), ": give its shape (--input-shape NAME=d0,d1,... or --batch N)");
+                                declared.shape.str(),
+                                ": give its shape (CLI: --input-shape NAME=d0,d1,... or --batch N;"
+                                " Python: input_shapes= or batch=)");
       }
       specs[k] = FedSpec{true, declared.dtype, declared.shape};
     }
