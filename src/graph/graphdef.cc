@@ -3,15 +3,7 @@
 // and the message/field being read. tensor_from_proto lives in tensor_proto.cc.
 #include "graph/graphdef.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstdint>
-#include <limits>
-#include <system_error>
 
 #include "graph/graphdef_fields.h"
 #include "graph/proto_reader.h"
@@ -27,8 +19,6 @@ constexpr int64_t kHalfBitsMask = 0xffff;
 // Name used in errors for graphs parsed from memory.
 constexpr const char* kInMemoryName = "<in-memory bytes>";
 
-std::string errno_text(int err) { return std::error_code(err, std::generic_category()).message(); }
-
 // ---------------------------------------------------------------- reading helpers
 
 Status expect_wire(const ProtoReader& reader, const ProtoField& field, const char* field_name,
@@ -43,12 +33,18 @@ Result<ProtoReader> open_message(const ProtoReader& parent, const ProtoField& fi
   return parent.sub_message(field, message);
 }
 
-Status read_string(const ProtoReader& reader, const ProtoField& field, const char* field_name,
-                   std::string_view* out) {
+// Strings (names, attribute values) are copied into the file's arena, so that nothing but
+// large tensor contents is read through the mapping after parsing (see mapped_file.h).
+Status read_string(MappedFile& file, const ProtoReader& reader, const ProtoField& field,
+                   const char* field_name, std::string_view* out) {
   PBMEM_RETURN_IF_ERROR(expect_wire(reader, field, field_name, WireType::kLengthDelimited));
-  *out = field.bytes;
+  *out = file.keep(field.bytes);
   return ok_status();
 }
+
+// tensor_content below this size is copied into the arena too: a few pages at most, and a
+// small constant read through the mapping would fault in its neighbours' pages with it.
+constexpr uint64_t kCopiedTensorContentBytes = 16 * 1024;
 
 Status read_varint_field(const ProtoReader& reader, const ProtoField& field,
                          const char* field_name, uint64_t* out) {
@@ -108,7 +104,7 @@ Result<Shape> parse_shape(const ProtoReader& parent, const ProtoField& field,
 
 // ---------------------------------------------------------------- TensorProto
 
-Status parse_tensor(const ProtoReader& parent, const ProtoField& field, const char* field_name,
+Status parse_tensor(MappedFile& file, const ProtoReader& parent, const ProtoField& field, const char* field_name,
                     TensorProtoView* out) {
   PBMEM_ASSIGN_OR_RETURN(ProtoReader reader,
                          open_message(parent, field, field_name, "TensorProto"));
@@ -142,7 +138,8 @@ Status parse_tensor(const ProtoReader& parent, const ProtoField& field, const ch
         break;
       }
       case tf::kContent:
-        PBMEM_RETURN_IF_ERROR(read_string(reader, f, "tensor_content", &out->content));
+        PBMEM_RETURN_IF_ERROR(expect_wire(reader, f, "tensor_content", WireType::kLengthDelimited));
+        out->content = f.bytes.size() < kCopiedTensorContentBytes ? file.keep(f.bytes) : f.bytes;
         break;
       case tf::kFloatVal:
         PBMEM_RETURN_IF_ERROR(reader.read_repeated_fixed32(f, "float_val", push_float32));
@@ -188,7 +185,7 @@ Status parse_tensor(const ProtoReader& parent, const ProtoField& field, const ch
         break;
       case tf::kStringVal: {
         std::string_view s;
-        PBMEM_RETURN_IF_ERROR(read_string(reader, f, "string_val", &s));
+        PBMEM_RETURN_IF_ERROR(read_string(file, reader, f, "string_val", &s));
         out->string_vals.push_back(s);
         break;
       }
@@ -201,7 +198,7 @@ Status parse_tensor(const ProtoReader& parent, const ProtoField& field, const ch
 
 // ---------------------------------------------------------------- AttrValue
 
-Status parse_list(const ProtoReader& parent, const ProtoField& field, AttrList* out) {
+Status parse_list(MappedFile& file, const ProtoReader& parent, const ProtoField& field, AttrList* out) {
   PBMEM_ASSIGN_OR_RETURN(ProtoReader reader, open_message(parent, field, "list", "ListValue"));
   namespace lf = fields::list;
   ProtoField f;
@@ -210,7 +207,7 @@ Status parse_list(const ProtoReader& parent, const ProtoField& field, AttrList* 
     switch (f.number) {
       case lf::kS: {
         std::string_view s;
-        PBMEM_RETURN_IF_ERROR(read_string(reader, f, "s", &s));
+        PBMEM_RETURN_IF_ERROR(read_string(file, reader, f, "s", &s));
         out->s.push_back(s);
         break;
       }
@@ -243,7 +240,7 @@ Status parse_list(const ProtoReader& parent, const ProtoField& field, AttrList* 
       }
       case lf::kTensor: {
         TensorProtoView tensor;
-        PBMEM_RETURN_IF_ERROR(parse_tensor(reader, f, "tensor", &tensor));
+        PBMEM_RETURN_IF_ERROR(parse_tensor(file, reader, f, "tensor", &tensor));
         out->tensor.push_back(std::move(tensor));
         break;
       }
@@ -255,7 +252,7 @@ Status parse_list(const ProtoReader& parent, const ProtoField& field, AttrList* 
 }
 
 // AttrValue is a oneof: the last value field read decides the kind.
-Status parse_attr_value(const ProtoReader& parent, const ProtoField& field, AttrValue* out) {
+Status parse_attr_value(MappedFile& file, const ProtoReader& parent, const ProtoField& field, AttrValue* out) {
   PBMEM_ASSIGN_OR_RETURN(ProtoReader reader, open_message(parent, field, "value", "AttrValue"));
   namespace af = fields::attr;
   ProtoField f;
@@ -265,11 +262,11 @@ Status parse_attr_value(const ProtoReader& parent, const ProtoField& field, Attr
     switch (f.number) {
       case af::kList:
         out->list = AttrList();
-        PBMEM_RETURN_IF_ERROR(parse_list(reader, f, &out->list));
+        PBMEM_RETURN_IF_ERROR(parse_list(file, reader, f, &out->list));
         out->kind = AttrValue::Kind::kList;
         break;
       case af::kS:
-        PBMEM_RETURN_IF_ERROR(read_string(reader, f, "s", &out->s));
+        PBMEM_RETURN_IF_ERROR(read_string(file, reader, f, "s", &out->s));
         out->kind = AttrValue::Kind::kS;
         break;
       case af::kI:
@@ -302,11 +299,11 @@ Status parse_attr_value(const ProtoReader& parent, const ProtoField& field, Attr
       }
       case af::kTensor:
         out->tensor = TensorProtoView();
-        PBMEM_RETURN_IF_ERROR(parse_tensor(reader, f, "tensor", &out->tensor));
+        PBMEM_RETURN_IF_ERROR(parse_tensor(file, reader, f, "tensor", &out->tensor));
         out->kind = AttrValue::Kind::kTensor;
         break;
       case af::kPlaceholder:
-        PBMEM_RETURN_IF_ERROR(read_string(reader, f, "placeholder", &out->s));
+        PBMEM_RETURN_IF_ERROR(read_string(file, reader, f, "placeholder", &out->s));
         out->kind = AttrValue::Kind::kPlaceholder;
         break;
       case af::kFunc:
@@ -322,7 +319,7 @@ Status parse_attr_value(const ProtoReader& parent, const ProtoField& field, Attr
 
 // ---------------------------------------------------------------- NodeDef
 
-Status parse_attr_entry(const ProtoReader& parent, const ProtoField& field, NodeDefView* node) {
+Status parse_attr_entry(MappedFile& file, const ProtoReader& parent, const ProtoField& field, NodeDefView* node) {
   PBMEM_ASSIGN_OR_RETURN(ProtoReader reader,
                          open_message(parent, field, "attr", "NodeDef.AttrEntry"));
   std::string_view key;
@@ -331,9 +328,9 @@ Status parse_attr_entry(const ProtoReader& parent, const ProtoField& field, Node
   while (!reader.done()) {
     PBMEM_RETURN_IF_ERROR(reader.next(&f));
     if (f.number == fields::map_entry::kKey) {
-      PBMEM_RETURN_IF_ERROR(read_string(reader, f, "key", &key));
+      PBMEM_RETURN_IF_ERROR(read_string(file, reader, f, "key", &key));
     } else if (f.number == fields::map_entry::kValue) {
-      PBMEM_RETURN_IF_ERROR(parse_attr_value(reader, f, &value));
+      PBMEM_RETURN_IF_ERROR(parse_attr_value(file, reader, f, &value));
     }
   }
   // Map semantics: a repeated key replaces the earlier value.
@@ -347,7 +344,7 @@ Status parse_attr_entry(const ProtoReader& parent, const ProtoField& field, Node
   return ok_status();
 }
 
-Status parse_node(const ProtoReader& parent, const ProtoField& field, NodeDefView* node) {
+Status parse_node(MappedFile& file, const ProtoReader& parent, const ProtoField& field, NodeDefView* node) {
   PBMEM_ASSIGN_OR_RETURN(ProtoReader reader, open_message(parent, field, "node", "NodeDef"));
   namespace nf = fields::node;
   ProtoField f;
@@ -355,22 +352,22 @@ Status parse_node(const ProtoReader& parent, const ProtoField& field, NodeDefVie
     PBMEM_RETURN_IF_ERROR(reader.next(&f));
     switch (f.number) {
       case nf::kName:
-        PBMEM_RETURN_IF_ERROR(read_string(reader, f, "name", &node->name));
+        PBMEM_RETURN_IF_ERROR(read_string(file, reader, f, "name", &node->name));
         break;
       case nf::kOp:
-        PBMEM_RETURN_IF_ERROR(read_string(reader, f, "op", &node->op));
+        PBMEM_RETURN_IF_ERROR(read_string(file, reader, f, "op", &node->op));
         break;
       case nf::kInput: {
         std::string_view input;
-        PBMEM_RETURN_IF_ERROR(read_string(reader, f, "input", &input));
+        PBMEM_RETURN_IF_ERROR(read_string(file, reader, f, "input", &input));
         node->inputs.push_back(input);
         break;
       }
       case nf::kDevice:
-        PBMEM_RETURN_IF_ERROR(read_string(reader, f, "device", &node->device));
+        PBMEM_RETURN_IF_ERROR(read_string(file, reader, f, "device", &node->device));
         break;
       case nf::kAttr:
-        PBMEM_RETURN_IF_ERROR(parse_attr_entry(reader, f, node));
+        PBMEM_RETURN_IF_ERROR(parse_attr_entry(file, reader, f, node));
         break;
       default:
         break;  // experimental_debug_info and unknown fields
@@ -393,31 +390,36 @@ Status parse_versions(const ProtoReader& parent, const ProtoField& field, int64_
   return ok_status();
 }
 
-// Nodes at least this large (weights) give their pages back once parsed, so loading a model
-// does not leave its weights resident.
-constexpr uint64_t kReleaseParsedNodeBytes = 64 * 1024;
+// Parsing gives back the mapped pages behind it every time it has passed this many bytes, so
+// loading never holds more than about this much of the file (plus what the kernel maps around
+// the current read). Everything kept from those pages was copied into the arena.
+constexpr uint64_t kReleaseParsedEveryBytes = 1024 * 1024;
 
 Status parse_graph_fields(const std::shared_ptr<MappedFile>& file, GraphDefView* graph) {
   ProtoReader reader(file->data(), 0, file->size(), "GraphDef");
   namespace gf = fields::graph;
   int64_t deprecated_version = 0;
+  uint64_t released_upto = 0;
   ProtoField f;
   while (!reader.done()) {
     PBMEM_RETURN_IF_ERROR(reader.next(&f));
     switch (f.number) {
       case gf::kNode: {
         NodeDefView node;
-        Status status = parse_node(reader, f, &node);
+        Status status = parse_node(*file, reader, f, &node);
         if (!status.ok()) {
           std::string which = str_cat("node #", graph->nodes.size());
           if (!node.name.empty()) which += str_cat(" '", node.name, "'");
           return status.with_context(which);
         }
         graph->nodes.push_back(std::move(node));
-        // Parsing touched the pages around the node's fields (and the kernel maps in the pages
-        // around those); a large node is mostly weights, which stay on disk until a run reads
-        // them. The node's names refault on demand.
-        if (f.bytes.size() >= kReleaseParsedNodeBytes) file->release_pages(f.bytes.data(), f.bytes.size());
+        uint64_t parsed_upto = f.bytes_offset + f.bytes.size();
+        if (parsed_upto - released_upto >= kReleaseParsedEveryBytes) {
+          // From the start of the file, not from the last release: touching the next node maps
+          // its whole page-cache folio, which may reach back before released_upto.
+          file->release_pages(file->data(), parsed_upto);
+          released_upto = parsed_upto;
+        }
         break;
       }
       case gf::kVersions:
@@ -443,77 +445,6 @@ Status parse_graph_fields(const std::shared_ptr<MappedFile>& file, GraphDefView*
 
 }  // namespace
 
-// ---------------------------------------------------------------- MappedFile
-
-Result<std::shared_ptr<MappedFile>> MappedFile::open(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return io_error("cannot open '", path, "': ", errno_text(errno));
-  struct stat info {};
-  if (::fstat(fd, &info) != 0) {
-    int err = errno;
-    ::close(fd);
-    return io_error("cannot stat '", path, "': ", errno_text(err));
-  }
-  if (!S_ISREG(info.st_mode)) {
-    ::close(fd);
-    return io_error("'", path, "' is not a regular file");
-  }
-  uint64_t size = static_cast<uint64_t>(info.st_size);
-  if (size == 0) {
-    ::close(fd);
-    return data_loss("'", path, "' is empty (0 bytes): a GraphDef file cannot be empty");
-  }
-  if (size > std::numeric_limits<size_t>::max()) {
-    ::close(fd);
-    return io_error("'", path, "' is too large to map (", size, " bytes)");
-  }
-  void* mapping = ::mmap(nullptr, static_cast<size_t>(size), PROT_READ, MAP_PRIVATE, fd, 0);
-  int map_errno = errno;
-  ::close(fd);  // the mapping stays valid without the descriptor
-  if (mapping == MAP_FAILED) {
-    return io_error("cannot map '", path, "' (", size, " bytes): ", errno_text(map_errno));
-  }
-  // No large folios for this mapping: on a file just written, one touch of a node name would
-  // otherwise map megabytes of the weights around it (ResNet50 inspect: 71 MB -> 19 MB RSS).
-  ::madvise(mapping, static_cast<size_t>(size), MADV_NOHUGEPAGE);
-
-  std::shared_ptr<MappedFile> file(new MappedFile());
-  file->data_ = static_cast<const uint8_t*>(mapping);
-  file->size_ = size;
-  file->mapped_ = true;
-  file->path_ = path;
-  return file;
-}
-
-std::shared_ptr<MappedFile> MappedFile::from_bytes(std::string bytes) {
-  std::shared_ptr<MappedFile> file(new MappedFile());
-  file->owned_ = std::move(bytes);
-  file->data_ = reinterpret_cast<const uint8_t*>(file->owned_.data());
-  file->size_ = file->owned_.size();
-  return file;
-}
-
-MappedFile::~MappedFile() {
-  if (mapped_) ::munmap(const_cast<uint8_t*>(data_), static_cast<size_t>(size_));
-}
-
-void MappedFile::release_pages(const void* ptr, uint64_t len) const {
-  // Only file-backed pages can be dropped safely (they are re-read from the file on access);
-  // dropping an owned buffer's pages would zero them.
-  if (!mapped_ || ptr == nullptr || len == 0) return;
-  static const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
-  uintptr_t map_begin = reinterpret_cast<uintptr_t>(data_);
-  uintptr_t map_end = map_begin + size_;
-  uintptr_t begin = reinterpret_cast<uintptr_t>(ptr);
-  if (begin < map_begin || begin >= map_end) return;
-  if (len > map_end - begin) len = map_end - begin;
-  // Only whole pages inside the range: neighbouring bytes may still be in use.
-  uintptr_t first = (begin + page - 1) / page * page;
-  uintptr_t last = (begin + len) / page * page;
-  if (last <= first) return;
-  ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
-}
-
 // ---------------------------------------------------------------- views and parsing
 
 const AttrValue* NodeDefView::find_attr(std::string_view key) const {
@@ -532,6 +463,9 @@ Result<GraphDefView> parse_graphdef(std::shared_ptr<MappedFile> file) {
   }
   GraphDefView graph;
   Status status = parse_graph_fields(file, &graph);
+  // Names and small tensors are in the arena now: no page of the mapping is needed until a run
+  // reads a large tensor.
+  file->release_all_pages();
   if (!status.ok()) {
     const char* hint =
         status.code() == StatusCode::kDataLoss ? " (is this a frozen TensorFlow GraphDef?)" : "";

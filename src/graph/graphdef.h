@@ -1,9 +1,11 @@
-// A zero-copy view of a TensorFlow GraphDef, parsed from the protobuf wire format by our own
-// reader (src/graph/proto_reader.h) over a memory-mapped file.
+// A view of a TensorFlow GraphDef, parsed from the protobuf wire format by our own reader
+// (src/graph/proto_reader.h) over a memory-mapped file.
 //
 // Why not generated protobuf code: it copies every `bytes` field (so a 100 MB model would be held
-// twice) and refuses messages over 2 GB. Our reader keeps string_views into the mapping, so
-// names and `tensor_content` are never copied, and it uses 64-bit offsets throughout.
+// twice) and refuses messages over 2 GB. Large tensor contents stay views into the mapping, read
+// in place when a run needs them; names, attributes and small tensors are copied once into the
+// file's arena (mapped_file.h), so that they never pull weight pages into RSS. 64-bit offsets
+// throughout.
 //
 // Field numbers follow TF's documented schema (graph.proto, node_def.proto, attr_value.proto,
 // tensor.proto, tensor_shape.proto, types.proto); see docs/graphdef_schema.proto.
@@ -20,42 +22,16 @@
 #include "core/shape.h"
 #include "core/status.h"
 #include "core/tensor.h"
+#include "graph/mapped_file.h"
 
 namespace pbmem {
-
-// A read-only memory mapping of a whole file (or an owned byte string, for in-memory graphs).
-class MappedFile {
- public:
-  static Result<std::shared_ptr<MappedFile>> open(const std::string& path);
-  static std::shared_ptr<MappedFile> from_bytes(std::string bytes);
-  ~MappedFile();
-  MappedFile(const MappedFile&) = delete;
-  MappedFile& operator=(const MappedFile&) = delete;
-
-  const uint8_t* data() const { return data_; }
-  uint64_t size() const { return size_; }
-  const std::string& path() const { return path_; }
-  std::string_view bytes() const {
-    return std::string_view(reinterpret_cast<const char*>(data_), size_);
-  }
-  // Tells the kernel that [ptr, ptr+len) will not be read again soon, so its pages can leave RSS.
-  void release_pages(const void* ptr, uint64_t len) const;
-
- private:
-  MappedFile() = default;
-  const uint8_t* data_ = nullptr;
-  uint64_t size_ = 0;
-  bool mapped_ = false;
-  std::string owned_;
-  std::string path_;
-};
 
 // TensorProto. Values are in `content` (tensor_content, viewed in the file) or in the typed
 // repeated fields, which may hold fewer values than the shape: TF repeats the last value (splat).
 struct TensorProtoView {
   DType dtype = DType::kInvalid;
   Shape shape;
-  std::string_view content;                 // tensor_content (field 4), in place
+  std::string_view content;                 // tensor_content (field 4): in place, or in the arena when small
   std::vector<double> float_vals;           // float_val (5), double_val (6)
   std::vector<int64_t> int_vals;            // int_val (7), int64_val (10), bool_val (11), half_val (13), uint32_val (16), uint64_val (17)
   std::vector<std::string_view> string_vals;  // string_val (8)

@@ -64,21 +64,40 @@ struct RunTensor {
   bool is_output = false;
 };
 
-}  // namespace
-
-// Gives back the file pages behind a constant that prepare no longer needs: the bytes it
-// viewed in place, and for a Const node the tensor_content it may have been copied from.
-static void release_constant_pages(const Graph& graph, const TensorRef& ref, const Tensor* value) {
-  const auto& file = graph.file();
-  if (!file) return;
-  if (value != nullptr && value->valid()) file->release_pages(value->raw_data(), value->num_bytes());
-  const Node& producer = graph.node(ref.node);
-  if (producer.op != "Const") return;
-  const AttrValue* attr = producer.attr("value");
-  if (attr != nullptr && attr->kind == AttrValue::Kind::kTensor && !attr->tensor.content.empty()) {
-    file->release_pages(attr->tensor.content.data(), attr->tensor.content.size());
+// The schedule with every constant moved to just before its first consumer. Kahn's order puts
+// all constants first; preparing them there would realign (copy) and read every weight before
+// the first layer is packed. Constants with control inputs keep their place.
+std::vector<int> constants_before_first_use(const Graph& graph, const std::vector<int>& schedule) {
+  enum : uint8_t { kInPlace, kDeferred, kEmitted };
+  const size_t num_nodes = static_cast<size_t>(graph.num_nodes());
+  std::vector<bool> consumed(num_nodes, false);
+  for (int index : schedule) {
+    for (const TensorRef& ref : graph.node(index).inputs) consumed[static_cast<size_t>(ref.node)] = true;
+    for (int dep : graph.node(index).control_inputs) consumed[static_cast<size_t>(dep)] = true;
   }
+  std::vector<uint8_t> state(num_nodes, kInPlace);
+  std::vector<int> order;
+  order.reserve(schedule.size());
+  auto emit_if_deferred = [&](int producer) {
+    if (state[static_cast<size_t>(producer)] != kDeferred) return;
+    state[static_cast<size_t>(producer)] = kEmitted;
+    order.push_back(producer);
+  };
+  for (int index : schedule) {
+    const Node& node = graph.node(index);
+    if (node.op == "Const" && node.inputs.empty() && node.control_inputs.empty() &&
+        consumed[static_cast<size_t>(index)]) {
+      state[static_cast<size_t>(index)] = kDeferred;
+      continue;
+    }
+    for (const TensorRef& ref : node.inputs) emit_if_deferred(ref.node);
+    for (int dep : node.control_inputs) emit_if_deferred(dep);
+    order.push_back(index);
+  }
+  return order;
 }
+
+}  // namespace
 
 Status Session::Impl::infer_all(const std::vector<FedSpec>& specs, std::vector<int>* run_nodes) {
   const Graph& graph = model->graph();
@@ -90,7 +109,10 @@ Status Session::Impl::infer_all(const std::vector<FedSpec>& specs, std::vector<i
 
   // A constant is dropped as soon as its last consumer is prepared, unless a kernel still reads
   // it at run time or it is a graph output, so that prepare holds at most one layer's
-  // temporaries (realigned copies, folded intermediates) and file pages at a time.
+  // temporaries (realigned copies, folded intermediates) at a time. After a node that read
+  // weights in the file, every mapped page is given back: what the kernel mapped around them
+  // (neighbouring weights) too, so prepare holds about one layer's file pages at a time.
+  const std::shared_ptr<MappedFile>& file = graph.file();
   std::vector<std::vector<int>> consumers_left(num_nodes);
   std::vector<std::vector<bool>> needed(num_nodes);
   for (int index : schedule) {
@@ -111,7 +133,7 @@ Status Session::Impl::infer_all(const std::vector<FedSpec>& specs, std::vector<i
   };
   for (const TensorRef& ref : output_refs) mark_needed(ref);
 
-  for (int index : schedule) {
+  for (int index : constants_before_first_use(graph, schedule)) {
     const Node& node = graph.node(index);
     Kernel& kernel = *kernels[static_cast<size_t>(index)];
     auto fed_it = std::find(fed_nodes.begin(), fed_nodes.end(), index);
@@ -123,6 +145,11 @@ Status Session::Impl::infer_all(const std::vector<FedSpec>& specs, std::vector<i
     }
     PBMEM_ASSIGN_OR_RETURN(auto inputs, gather_inputs(node, infos));
     PBMEM_RETURN_IF_ERROR(infer_node(kernel, node, inputs, params, &outputs));
+    bool read_file = false;
+    for (const TensorInfo* in : inputs) {
+      read_file |= file && in->value && in->value->valid() && file->contains(in->value->raw_data());
+    }
+    if (read_file) file->release_all_pages();
     bool all_const = true;
     for (const TensorInfo& out : outputs) all_const &= static_cast<bool>(out.value);
     if (!all_const) run_nodes->push_back(index);
@@ -131,9 +158,7 @@ Status Session::Impl::infer_all(const std::vector<FedSpec>& specs, std::vector<i
       if (!all_const && kernel.needs_input_at_run(static_cast<int>(i))) mark_needed(ref);
       int& left = consumers_left[static_cast<size_t>(ref.node)][static_cast<size_t>(ref.port)];
       if (--left > 0 || is_needed(ref)) continue;
-      TensorInfo& info = infos[static_cast<size_t>(ref.node)][static_cast<size_t>(ref.port)];
-      release_constant_pages(graph, ref, info.value.get());
-      info.value.reset();
+      infos[static_cast<size_t>(ref.node)][static_cast<size_t>(ref.port)].value.reset();
     }
   }
   return ok_status();
@@ -157,9 +182,9 @@ Status Session::Impl::prepare(const std::vector<FedSpec>& specs) {
   }
   PBMEM_RETURN_IF_ERROR(plan_memory(run_nodes));
   // Prepare read weights to pack or realign them; those file pages now duplicate what we hold.
-  // Dropping the whole mapping from RSS is safe: pages that runs read (weights used in place,
-  // names) fault back in from the file on demand.
-  if (const auto& file = graph.file()) file->release_pages(file->data(), file->size());
+  // Dropping the whole mapping from RSS is safe: pages that runs read (weights used in place)
+  // fault back in from the file on demand.
+  if (const auto& file = graph.file()) file->release_all_pages();
   for (size_t k = 0; k < fed_nodes.size(); ++k) {
     const Node& node = graph.node(fed_nodes[k]);
     if (specs[k].fed) report.input_shapes.emplace_back(node.name, specs[k].shape);
@@ -417,8 +442,7 @@ Status Session::Impl::plan_memory(const std::vector<int>& run_nodes_in) {
   for (const Step& step : steps) {
     for (const Tensor* in : step.inputs) {
       if (!in->valid() || !seen.insert(in->raw_data()).second) continue;
-      const uint8_t* p = static_cast<const uint8_t*>(in->raw_data());
-      if (file && p >= file->data() && p < file->data() + file->size()) {
+      if (file && file->contains(in->raw_data())) {
         report.weights_mapped_bytes += static_cast<int64_t>(in->num_bytes());
       }
     }

@@ -3,6 +3,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
 
 #include "graph/graphdef_writer.h"
 #include "memory/allocator.h"
@@ -132,6 +136,72 @@ TEST(SessionMemory, MemoryStatsOpsReportTheAllocator) {
   EXPECT_EQ(*out->at("bytes").data<int64_t>(), session->bytes_in_use());
   EXPECT_EQ(*out->at("limit").data<int64_t>(), 1 << 20);
   EXPECT_EQ(session->bytes_limit(), 1 << 20);
+}
+
+// Resident bytes of the mappings of `path` (its pages the process has mapped), from smaps.
+int64_t mapped_resident_bytes(const std::string& path) {
+  std::ifstream smaps("/proc/self/smaps");
+  std::string line;
+  bool in_file = false;
+  int64_t total_kb = 0;
+  while (std::getline(smaps, line)) {
+    std::istringstream fields(line);
+    std::string first;
+    fields >> first;
+    if (first.find('-') != std::string::npos && first.back() != ':') {
+      std::string perms, offset, dev, inode, name;
+      fields >> perms >> offset >> dev >> inode >> name;
+      in_file = name == path;
+    } else if (in_file && first == "Rss:") {
+      int64_t kb = 0;
+      fields >> kb;
+      total_kb += kb;
+    }
+  }
+  return total_kb * 1024;
+}
+
+// Names, attributes and small constants are copied out of the mapping while parsing, and the
+// pages parsing touched are given back; prepare gives back the pages of the weights it packed.
+// So loading and planning leave none of the file resident, whatever the kernel mapped around
+// the pages they read.
+TEST(ModelFilePages, LoadAndPlanLeaveNoPageOfTheFileResident) {
+  constexpr int64_t kIn = 256, kOut = 1024;  // a 1 MiB weight
+  std::vector<float> weights(static_cast<size_t>(kIn * kOut));
+  for (size_t i = 0; i < weights.size(); ++i) weights[i] = static_cast<float>(i % 17) * 0.01f;
+  Tensor w = Tensor::allocate(DType::kFloat, Shape{kIn, kOut}).value();
+  std::copy(weights.begin(), weights.end(), w.data<float>());
+  Tensor b = Tensor::allocate(DType::kFloat, Shape{kOut}).value();
+  std::fill(b.data<float>(), b.data<float>() + kOut, 0.5f);
+  GraphDef g;
+  g.nodes.push_back(placeholder("x", Shape{kUnknownDim, kIn}));
+  g.nodes.push_back(NodeDef{"w", "Const", {}, {{"dtype", AttrDef::dtype(DType::kFloat)}, {"value", AttrDef::tensor_of(std::move(w))}}, ""});
+  g.nodes.push_back(NodeDef{"b", "Const", {}, {{"dtype", AttrDef::dtype(DType::kFloat)}, {"value", AttrDef::tensor_of(std::move(b))}}, ""});
+  g.nodes.push_back(NodeDef{"mm", "MatMul", {"x", "w"}, {{"T", AttrDef::dtype(DType::kFloat)}}, ""});
+  g.nodes.push_back(NodeDef{"y", "BiasAdd", {"mm", "b"}, {{"T", AttrDef::dtype(DType::kFloat)}}, ""});
+  std::string path = ::testing::TempDir() + "pbmem_file_pages.pb";
+  ASSERT_TRUE(write_graphdef(g, path).ok());
+
+  auto model = Model::load(path, Model::Options{});
+  ASSERT_TRUE(model.ok()) << model.status().to_string();
+  EXPECT_EQ(mapped_resident_bytes(path), 0) << "after load";
+  ModelSummary summary = (*model)->summary();
+  EXPECT_EQ(summary.num_nodes, 5);
+  EXPECT_EQ(mapped_resident_bytes(path), 0) << "after summary";
+
+  auto session = Session::create(*model, SessionOptions{}).value();
+  auto plan = session->plan({{"x", Shape{4, kIn}}});
+  ASSERT_TRUE(plan.ok()) << plan.status().to_string();
+  EXPECT_EQ(mapped_resident_bytes(path), 0) << "after plan";
+  // The weights still read right: they fault back in from the file when a run needs them.
+  Tensor x = Tensor::allocate(DType::kFloat, Shape{4, kIn}).value();
+  std::fill(x.data<float>(), x.data<float>() + 4 * kIn, 1.0f);
+  auto out = session->run({{"x", x}});
+  ASSERT_TRUE(out.ok()) << out.status().to_string();
+  float expected = 0.5f;
+  for (int64_t k = 0; k < kIn; ++k) expected += weights[static_cast<size_t>(k * kOut + 3)];
+  EXPECT_NEAR(out->at("y").data<float>()[3], expected, 1e-3f);
+  std::remove(path.c_str());
 }
 
 TEST(SessionMemory, PlanNeedsConcreteShapes) {
