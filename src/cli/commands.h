@@ -42,6 +42,19 @@ struct PlanArgs {
 // Prepares a session for the given shapes without running it and prints its memory plan.
 Status plan_command(const PlanArgs& args);
 
+struct BenchArgs {
+  std::string model;
+  std::vector<std::string> input_shapes;  // NAME=d0,d1,...
+  std::string batch;                      // --batch N as given
+  bool has_batch = false;
+  int runs = 20;
+  int warmup = 3;
+  int threads = 0;
+  bool json = false;
+};
+// Times load and repeated runs on random inputs: median/p10/p90 latency, throughput, GFLOP/s.
+Status bench_command(const BenchArgs& args);
+
 // Prints "name: dtype [shape]  min=.. max=.. mean=.." and, for a 2-D float tensor with at least
 // five columns (class scores), the top-5 indices of each row.
 void print_tensor_summary(const std::string& name, const Tensor& tensor);

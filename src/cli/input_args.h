@@ -1,4 +1,4 @@
-// Flags that name a model's inputs, shared by `run` and `plan`: NAME=VALUE splitting, input
+// Flags that name a model's inputs, shared by `run`, `plan` and `bench`: NAME=VALUE splitting, input
 // lookup ("x" and "x:0" are the same input) and `--input-shape NAME=d0,d1,...` parsing, so both
 // subcommands accept and reject exactly the same text with the same messages.
 #pragma once
@@ -39,5 +39,12 @@ Result<TensorSpec> find_input(const Model& model, const std::string& flag,
 // with the graph's known rank and dims. Keyed by the input's node name.
 Result<std::map<std::string, Shape>> parse_input_shapes(const Model& model,
                                                         const std::vector<std::string>& texts);
+
+// `--batch N` as text: a plain decimal number in [1, 2^63).
+Result<int64_t> parse_batch(const std::string& text);
+
+// --batch N: every required input (no default) whose first dim is unknown gets N there, unless
+// `shapes` already has its shape. Error if no input has an unknown first dim.
+Status apply_batch(const Model& model, int64_t batch, std::map<std::string, Shape>* shapes);
 
 }  // namespace pbmem::cli

@@ -1,4 +1,4 @@
-// The `pbmem` command line: inspect, run, plan, example, ops. Every failure — a bad flag, a bad
+// The `pbmem` command line: inspect, run, plan, bench, example, ops. Every failure — a bad flag, a bad
 // file, a failed run, even an unexpected exception — ends as one line "pbmem: error: <message>"
 // on stderr and exit code 1.
 #include <CLI/CLI.hpp>
@@ -102,7 +102,7 @@ void recover_model_positional(const CLI::App& command, std::string* model,
     with_equals.front()->insert(with_equals.front()->end(), stray.begin(), stray.end());
     return;
   }
-  if (outputs->empty() || outputs->back().find('=') != std::string::npos) return;
+  if (outputs == nullptr || outputs->empty() || outputs->back().find('=') != std::string::npos) return;
   if (!command.parse_order().empty() && command.parse_order().back()->check_name("--output")) {
     *model = outputs->back();
     outputs->pop_back();
@@ -157,6 +157,19 @@ int run_cli(int argc, char** argv) {
   plan->add_flag("--ascii", plan_args.ascii, "Add the plan picture (one line per step)");
   plan->add_option("--threads", plan_args.threads, "Worker threads (0 = all cores)");
 
+  BenchArgs bench_args;
+  CLI::App* bench = app.add_subcommand(
+      "bench", "Time load and runs on random inputs: median/p10/p90 latency, throughput, GFLOP/s");
+  bench->add_option("model", bench_args.model, "Frozen GraphDef (.pb)");
+  bench->add_option("--input-shape", bench_args.input_shapes,
+                    "NAME=d0,d1,...: concrete shape for an input (overrides --batch)");
+  CLI::Option* bench_batch = bench->add_option(
+      "--batch", bench_args.batch, "N: the first dim of every input whose first dim is unknown");
+  bench->add_option("--runs", bench_args.runs, "Timed runs (default 20)");
+  bench->add_option("--warmup", bench_args.warmup, "Untimed runs first (default 3)");
+  bench->add_option("--threads", bench_args.threads, "Worker threads (0 = all cores)");
+  bench->add_flag("--json", bench_args.json, "Print JSON instead of text");
+
   std::string example_path;
   std::string example_seed_text = std::to_string(kDefaultExampleSeed);
   CLI::App* example =
@@ -188,12 +201,18 @@ int run_cli(int argc, char** argv) {
     plan_args.has_batch = batch->count() > 0;
     return finish(plan_command(plan_args));
   }
+  if (bench->parsed()) {
+    recover_model_positional(*bench, &bench_args.model, {&bench_args.input_shapes}, nullptr);
+    if (bench_args.model.empty()) return fail("bench: the MODEL argument is required");
+    bench_args.has_batch = bench_batch->count() > 0;
+    return finish(bench_command(bench_args));
+  }
   if (example->parsed()) {
     Result<uint64_t> seed = parse_seed(example_seed_text);
     return finish(seed.ok() ? example_command(example_path, *seed) : seed.status());
   }
   if (ops->parsed()) return finish(ops_command());
-  return fail("a subcommand is required (inspect, run, plan, example, ops)");
+  return fail("a subcommand is required (inspect, run, plan, bench, example, ops)");
 }
 
 }  // namespace

@@ -160,6 +160,10 @@ class Session {
   // Prepares for these input shapes (unknown dims of the model's inputs must be given) without
   // running, and returns the memory plan. A later run() with the same shapes reuses it.
   Result<MemoryPlanReport> plan(const std::map<std::string, Shape>& input_shapes);
+  // Floating-point operations one run executes for the prepared shapes (2 per multiply-add of
+  // the conv/matmul family, the ops that dominate; others are not counted). FailedPrecondition
+  // before the first prepare.
+  Result<double> flops() const;
   // The plan of the last prepare (run or plan); empty before the first.
   const MemoryPlanReport& last_plan() const;
   SessionStats stats() const;
