@@ -151,9 +151,9 @@ def pbmem_plan(binary, model, batch, threads):
 
 # --- one worker process ---
 
-def run_worker(spec):
+def run_worker(spec, worker=WORKER):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
-    cmd = [sys.executable, WORKER, json.dumps(spec)]
+    cmd = [sys.executable, worker, json.dumps(spec)]
     try:
         result = subprocess.run(cmd, capture_output=True, text=True, env=env,
                                 timeout=WORKER_TIMEOUT_SECONDS)
