@@ -162,6 +162,7 @@ py::dict plan_dict(const MemoryPlanReport& report) {
   out["default_order_lower_bound_bytes"] = report.default_order_lower_bound_bytes;
   out["scheduled_order_lower_bound_bytes"] = report.scheduled_order_lower_bound_bytes;
   out["num_steps"] = report.num_steps;
+  out["fused_nodes"] = report.fused_nodes;
   out["input_shapes"] = shapes;
   out["live_at_peak"] = live;
   out["ascii_plan"] = report.ascii_plan;

@@ -111,12 +111,13 @@ Status bench_command(const BenchArgs& args) {
   if (batch > 0) PBMEM_RETURN_IF_ERROR(apply_batch(*model, batch, &shapes));
   SessionOptions options;
   options.num_threads = args.threads;
+  options.fuse = !args.no_fuse;
   PBMEM_ASSIGN_OR_RETURN(std::unique_ptr<Session> session, Session::create(model, options));
   PBMEM_ASSIGN_OR_RETURN(auto inputs, make_inputs(*model, shapes));
   std::map<std::string, Shape> fed_shapes;
   for (const auto& [name, t] : inputs) fed_shapes.emplace(name, t.shape());
   Clock::time_point prepare_start = Clock::now();
-  PBMEM_RETURN_IF_ERROR(session->plan(fed_shapes).status());
+  PBMEM_ASSIGN_OR_RETURN(MemoryPlanReport plan, session->plan(fed_shapes));
   double prepare_ms = elapsed_ms(prepare_start);
   double load_ms = elapsed_ms(load_start);
 
@@ -145,7 +146,8 @@ Status bench_command(const BenchArgs& args) {
         {"p90_ms", percentile(times, kP90)}, {"min_ms", times.front()},
         {"max_ms", times.back()},          {"throughput_per_s", throughput},
         {"gflops", flops / kFlopsPerGiga}, {"gflops_per_s", gflops_per_s},
-        {"max_bytes_in_use", session->max_bytes_in_use()}};
+        {"max_bytes_in_use", session->max_bytes_in_use()},
+        {"steps", plan.num_steps},         {"fused_nodes", plan.fused_nodes}};
     std::printf("%s\n",
                 out.dump(kJsonIndent, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     return ok_status();
@@ -160,6 +162,8 @@ Status bench_command(const BenchArgs& args) {
   std::printf("compute     %.2f GFLOP per run (conv/matmul), %.1f GFLOP/s\n",
               flops / kFlopsPerGiga, gflops_per_s);
   std::printf("memory      max_bytes_in_use %s\n", human_bytes(session->max_bytes_in_use()).c_str());
+  std::printf("graph       %d steps, %d nodes fused into the conv/matmul before them\n",
+              plan.num_steps, plan.fused_nodes);
   return ok_status();
 }
 

@@ -51,6 +51,7 @@ struct BenchArgs {
   int warmup = 3;
   int threads = 0;
   bool json = false;
+  bool no_fuse = false;  // time the graph without epilogue fusion (for comparison)
 };
 // Times load and repeated runs on random inputs: median/p10/p90 latency, throughput, GFLOP/s.
 Status bench_command(const BenchArgs& args);

@@ -169,6 +169,8 @@ int run_cli(int argc, char** argv) {
   bench->add_option("--warmup", bench_args.warmup, "Untimed runs first (default 3)");
   bench->add_option("--threads", bench_args.threads, "Worker threads (0 = all cores)");
   bench->add_flag("--json", bench_args.json, "Print JSON instead of text");
+  bench->add_flag("--no-fuse", bench_args.no_fuse,
+                  "Run every op on its own (no conv/matmul epilogue fusion), for comparison");
 
   std::string example_path;
   std::string example_seed_text = std::to_string(kDefaultExampleSeed);

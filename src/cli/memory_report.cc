@@ -135,6 +135,7 @@ nlohmann::json plan_json(const MemoryPlanReport& report, bool with_ascii) {
       {"default_order_lower_bound_bytes", report.default_order_lower_bound_bytes},
       {"scheduled_order_lower_bound_bytes", report.scheduled_order_lower_bound_bytes},
       {"num_steps", report.num_steps},
+      {"fused_nodes", report.fused_nodes},
       {"input_shapes", shapes},
       {"live_at_peak", live},
   };
@@ -149,7 +150,8 @@ void print_plan(const std::string& model_path, const MemoryPlanReport& report, b
     shapes += str_cat(shapes.empty() ? "" : ", ", name, " ", shape.str());
   }
   std::printf("input shapes: %s\n", shapes.empty() ? "(none fed)" : shapes.c_str());
-  std::printf("steps: %d\n\n", report.num_steps);
+  std::printf("steps: %d (%d nodes fused into the conv/matmul before them)\n\n", report.num_steps,
+              report.fused_nodes);
 
   std::printf("predicted peak: %s = packed weights + arena + scratch + I/O\n",
               sized(report.predicted_peak_bytes).c_str());

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kernels/dnnl_adapter.h"
+#include "kernels/epilogue.h"
 #include "kernels/kernel.h"
 #include "kernels/nn_ops.h"
 #include "kernels/util.h"
@@ -43,6 +44,15 @@ class ConvKernel : public Kernel {
  public:
   explicit ConvKernel(ConvOp op) : op_(op) {}
 
+  // Forward convolutions fold a per-channel scale into their weights, a shift into their bias
+  // and activations into oneDNN post-ops.
+  bool accepts_epilogue(const Epilogue& epilogue) const override {
+    std::vector<dnnl::EltwisePostOp> post_ops;
+    return op_ != ConvOp::kBackpropInput &&
+           activations_to_post_ops(epilogue.activations, &post_ops);
+  }
+  void set_epilogue(Epilogue epilogue) override { epilogue_ = std::move(epilogue); }
+
   Status infer(InferContext& ctx) override {
     PBMEM_RETURN_IF_ERROR(read_attrs(ctx.node()));
     PBMEM_ASSIGN_OR_RETURN(geometry_, op_ == ConvOp::kBackpropInput ? infer_backprop(ctx)
@@ -58,6 +68,8 @@ class ConvKernel : public Kernel {
     prepared_data_shape_ = data;
     prepared_filter_shape_ = filter;
     dnnl_.reset();
+    scaled_filter_ = Tensor();
+    bias_ = Tensor();
     filter_constant_ = false;
     filter_packed_ = false;
     zero_fill_ = false;
@@ -82,24 +94,27 @@ class ConvKernel : public Kernel {
     params.dilations = dilations_;
     params.pad_l = {geometry_.rows.pad_before, geometry_.cols.pad_before};
     params.pad_r = {geometry_.rows.pad_after, geometry_.cols.pad_after};
+    const std::shared_ptr<const Tensor>& filter_value = ctx.input(kFilterInput).value;
+    PBMEM_RETURN_IF_ERROR(prepare_epilogue(ctx, filter_value.get(), &params));
     Result<std::unique_ptr<dnnl::DnnlOp>> op = dnnl::make_conv(params);
     if (!op.ok()) return op.status().with_context(ctx.node().describe());
     dnnl_ = std::move(op).value();
-    const std::shared_ptr<const Tensor>& filter_value = ctx.input(kFilterInput).value;
     filter_constant_ = filter_value != nullptr;
     filter_packed_ = false;
     if (filter_constant_) {
-      Status bound = dnnl_->bind_weights(filter_value->raw_data());
+      const Tensor& weights = scaled_filter_.valid() ? scaled_filter_ : *filter_value;
+      Status bound = dnnl_->bind_weights(weights.raw_data());
       if (!bound.ok()) return bound.with_context(ctx.node().describe());
       // A packed copy replaces the filter; one used in place must stay alive (the runtime
-      // keeps inputs that needs_input_at_run() asks for).
+      // keeps inputs that needs_input_at_run() asks for; a scaled copy is ours).
       filter_packed_ = dnnl_->packed_weights_bytes() > 0;
+      if (filter_packed_) scaled_filter_ = Tensor();
     }
     return ok_status();
   }
 
   bool needs_input_at_run(int input) const override {
-    return !(input == kFilterInput && filter_packed_);
+    return !(input == kFilterInput && (filter_packed_ || scaled_filter_.valid()));
   }
 
   Status run(RunContext& ctx) override {
@@ -112,7 +127,7 @@ class ConvKernel : public Kernel {
     }
     Tensor& out = ctx.output(0);
     if (zero_fill_) {
-      std::memset(out.raw_data(), 0, out.num_bytes());
+      fill_with_epilogue_of_zero(epilogue_, &out);
       return ok_status();
     }
     if (!dnnl_) return ok_status();  // empty output
@@ -124,6 +139,7 @@ class ConvKernel : public Kernel {
     dnnl::RunBuffers buffers;
     buffers.src = data.raw_data();
     buffers.dst = out.raw_data();
+    buffers.bias = bias_.valid() ? bias_.raw_data() : nullptr;
     buffers.scratch = ctx.scratch();
     Status status = dnnl_->run(buffers);
     return status.ok() ? status : status.with_context(ctx.node().describe());
@@ -133,6 +149,32 @@ class ConvKernel : public Kernel {
 
  private:
   static constexpr int kFilterInput = 1;  // in all three ops
+
+  // The fused epilogue: scale folded into a copy of the (constant) filter, shift as bias,
+  // activations as post-ops. The copies are allocated in the accounted prepare scope.
+  Status prepare_epilogue(const InferContext& ctx, const Tensor* filter, dnnl::ConvParams* params) {
+    if (epilogue_.empty()) return ok_status();
+    if (!activations_to_post_ops(epilogue_.activations, &params->post_ops)) {
+      return internal_error(ctx.node().describe(), ": fused activation oneDNN cannot apply");
+    }
+    const int64_t channels = params->dst[kNhwcChannel];
+    if (!epilogue_.scale.empty()) {
+      if (filter == nullptr) {
+        return internal_error(ctx.node().describe(), ": a fused scale needs a constant filter");
+      }
+      // HWIO (and depthwise [KH, KW, C, M]) bytes are [rows, output channels].
+      PBMEM_ASSIGN_OR_RETURN(scaled_filter_, scale_output_channels(*filter, channels, epilogue_.scale));
+    }
+    if (!epilogue_.shift.empty()) {
+      if (static_cast<int64_t>(epilogue_.shift.size()) != channels) {
+        return internal_error(ctx.node().describe(), ": fused shift has ", epilogue_.shift.size(),
+                              " channels, the output ", channels);
+      }
+      PBMEM_ASSIGN_OR_RETURN(bias_, make_bias_tensor(epilogue_.shift));
+      params->has_bias = true;
+    }
+    return ok_status();
+  }
   int data_input() const { return op_ == ConvOp::kBackpropInput ? 2 : 0; }
 
   static dnnl::Dims4 to_dims4(const Shape& s) { return {s.dim(0), s.dim(1), s.dim(2), s.dim(3)}; }
@@ -271,6 +313,9 @@ class ConvKernel : public Kernel {
   bool filter_constant_ = false;  // bound once at prepare
   bool filter_packed_ = false;    // and reordered into dnnl_'s own copy
   bool zero_fill_ = false;
+  Epilogue epilogue_;
+  Tensor scaled_filter_;  // the filter times the fused scale, when oneDNN uses it in place
+  Tensor bias_;           // the fused shift
 };
 
 class Conv2DKernel : public ConvKernel {

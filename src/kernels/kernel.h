@@ -41,6 +41,30 @@ struct TensorInfo {
   std::shared_ptr<const Tensor> value;  // non-null when the tensor is constant
 };
 
+// Element-wise functions a producer can apply to its own output (graph fusion).
+enum class ActivationKind {
+  kRelu,       // max(x, 0)
+  kLeakyRelu,  // x < 0 ? alpha * x : x
+  kRelu6,      // min(max(x, 0), 6)
+  kElu,        // x < 0 ? exp(x) - 1 : x
+  kSigmoid,
+  kTanh,
+};
+struct Activation {
+  ActivationKind kind = ActivationKind::kRelu;
+  float alpha = 0.0f;
+};
+
+// What the runtime's fusion pass (runtime/fusion.h) folds into a conv/matmul node from the ops
+// that follow it: y = activations(x * scale[c] + shift[c]) over the output's last (channel) dim.
+// An empty scale means 1, an empty shift 0.
+struct Epilogue {
+  std::vector<float> scale;
+  std::vector<float> shift;
+  std::vector<Activation> activations;
+  bool empty() const { return scale.empty() && shift.empty() && activations.empty(); }
+};
+
 class InferContext {
  public:
   InferContext(const Node& node, std::vector<const TensorInfo*> inputs, bool concrete)
@@ -131,6 +155,13 @@ class Kernel {
   // Output 0 is input 0's bytes under another shape (Identity, Reshape, Squeeze, ExpandDims,
   // StopGradient): the executor passes the view through and run() is not called.
   virtual bool aliases_input0() const { return false; }
+  // The input whose bytes output 0 is (run() is then not called), or -1. Views alias input 0;
+  // ops fused into their producer alias the input that producer computes.
+  virtual int aliased_input() const { return aliases_input0() ? 0 : -1; }
+  // Fusion: may this node apply `epilogue` to its output? If so, set_epilogue() is called once,
+  // before infer(), and run() then writes the epilogue's result.
+  virtual bool accepts_epilogue(const Epilogue& /*epilogue*/) const { return false; }
+  virtual void set_epilogue(Epilogue /*epilogue*/) {}
   // False when run() no longer reads input i's bytes (e.g. constant weights that prepare()
   // reordered into a packed copy): the runtime then frees them. The input's dtype and shape
   // are still passed.

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernels/dnnl_adapter.h"
+#include "kernels/epilogue.h"
 #include "kernels/kernel.h"
 #include "kernels/util.h"
 
@@ -116,6 +117,14 @@ class MatMulKernel : public Kernel {
     return ok_status();
   }
 
+  // A fused shift becomes the bias and activations post-ops (a scale is not folded here).
+  bool accepts_epilogue(const Epilogue& epilogue) const override {
+    std::vector<dnnl::EltwisePostOp> post_ops;
+    return op_ == MatMulOp::kMatMul && epilogue.scale.empty() &&
+           activations_to_post_ops(epilogue.activations, &post_ops);
+  }
+  void set_epilogue(Epilogue epilogue) override { epilogue_ = std::move(epilogue); }
+
   Status prepare(const InferContext& ctx) override {
     const Shape& a = ctx.input_shape(0);
     const Shape& b = ctx.input_shape(1);
@@ -126,6 +135,7 @@ class MatMulKernel : public Kernel {
     b_constant_ = false;
     b_packed_ = false;
     zero_fill_ = false;
+    bias_ = Tensor();
     if (out.num_elements_unchecked() == 0) return ok_status();
     if (a.num_elements_unchecked() == 0 || b.num_elements_unchecked() == 0) {
       zero_fill_ = true;  // K == 0: every output is an empty sum
@@ -157,6 +167,17 @@ class MatMulKernel : public Kernel {
     b_constant_ = const_b != nullptr;
     b_packed_ = false;
     params.constant_weights = b_constant_;
+    if (!activations_to_post_ops(epilogue_.activations, &params.post_ops)) {
+      return internal_error(ctx.node().describe(), ": fused activation oneDNN cannot apply");
+    }
+    if (!epilogue_.shift.empty()) {
+      if (static_cast<int64_t>(epilogue_.shift.size()) != params.n) {
+        return internal_error(ctx.node().describe(), ": fused shift has ", epilogue_.shift.size(),
+                              " columns, the output ", params.n);
+      }
+      PBMEM_ASSIGN_OR_RETURN(bias_, make_bias_tensor(epilogue_.shift));
+      params.has_bias = true;
+    }
     Result<std::unique_ptr<dnnl::DnnlOp>> op = dnnl::make_matmul(params);
     if (!op.ok()) return op.status().with_context(ctx.node().describe());
     dnnl_ = std::move(op).value();
@@ -180,7 +201,7 @@ class MatMulKernel : public Kernel {
     }
     Tensor& out = ctx.output(0);
     if (zero_fill_) {
-      std::memset(out.raw_data(), 0, out.num_bytes());
+      fill_with_epilogue_of_zero(epilogue_, &out);
       return ok_status();
     }
     if (!dnnl_) return ok_status();  // empty output
@@ -192,6 +213,7 @@ class MatMulKernel : public Kernel {
     dnnl::RunBuffers buffers;
     buffers.src = a.raw_data();
     buffers.dst = out.raw_data();
+    buffers.bias = bias_.valid() ? bias_.raw_data() : nullptr;
     buffers.scratch = ctx.scratch();
     Status status = dnnl_->run(buffers);
     return status.ok() ? status : status.with_context(ctx.node().describe());
@@ -224,6 +246,8 @@ class MatMulKernel : public Kernel {
   bool b_constant_ = false;  // bound once at prepare
   bool b_packed_ = false;    // and reordered into dnnl_'s own copy
   bool zero_fill_ = false;
+  Epilogue epilogue_;
+  Tensor bias_;  // the fused shift
 };
 
 class PlainMatMulKernel : public MatMulKernel {

@@ -91,6 +91,9 @@ struct SessionOptions {
   bool memory_aware_schedule = true;
   // Let whitelisted ops (Relu, BiasAdd, elementwise, BatchNorm) write over an input that dies.
   bool in_place = true;
+  // Fold per-channel affine ops and activations that follow a conv/matmul into it
+  // (runtime/fusion.h).
+  bool fuse = true;
   // Output tensor names to compute; empty: the graph's sinks.
   std::vector<std::string> outputs;
   // Shapes to use for inputs whose dims are unknown in the graph (before inputs are given).
@@ -124,6 +127,7 @@ struct MemoryPlanReport {
   int64_t scratch_bytes = 0;            // kernel scratch (oneDNN scratchpads), shared by steps
   int64_t io_bytes = 0;                 // graph outputs
   int num_steps = 0;
+  int fused_nodes = 0;                  // nodes computed by the conv/matmul before them
   int peak_step = -1;                   // step where the live activation bytes peak
   std::string peak_node;
   std::vector<LiveTensor> live_at_peak; // largest first

@@ -10,6 +10,7 @@
 
 #include <unistd.h>
 
+#include "runtime/fusion.h"
 #include "runtime/session_impl.h"
 
 namespace pbmem {
@@ -103,6 +104,7 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> mo
     const Node& node = graph.node(index);
     if (is_placeholder(node) || is_placeholder_with_default(node)) s.fed_nodes.push_back(index);
   }
+  if (options.fuse) s.fusion = fuse_epilogues(*model, s.schedule, s.output_refs, &s.kernels);
   for (const auto& [name, shape] : options.input_shapes) {
     auto ref = graph.resolve(name);
     if (!ref.ok()) return ref.status().with_context("input shape for '" + name + "'");
@@ -125,7 +127,8 @@ Status Session::Impl::execute(const std::vector<const Tensor*>& fed) {
   for (const Step& step : steps) {
     const Node& node = graph.node(step.node);
     if (step.alias_only) {
-      step.outputs[0]->assign_view(*step.inputs[0], infos[static_cast<size_t>(step.node)][0].shape);
+      step.outputs[0]->assign_view(*step.inputs[static_cast<size_t>(step.alias_input)],
+                                   infos[static_cast<size_t>(step.node)][0].shape);
       continue;
     }
     RunContext ctx(node, step.inputs, step.outputs, scratch.get(), scratch_bytes);

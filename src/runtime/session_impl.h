@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "memory/allocator.h"
+#include "runtime/fusion.h"
 #include "runtime/model.h"
 
 namespace pbmem {
@@ -22,7 +23,8 @@ struct FedSpec {
 // running it needs no allocation.
 struct Step {
   int node = -1;
-  bool alias_only = false;             // output 0 is a view of input 0: nothing to run
+  bool alias_only = false;             // output 0 is a view of input alias_input: nothing to run
+  int alias_input = 0;
   std::vector<const Tensor*> inputs;   // into Session::Impl::values
   std::vector<Tensor*> outputs;
 };
@@ -37,6 +39,7 @@ struct Session::Impl {
   std::vector<int> schedule;                     // needed nodes, in file-order topological order
   std::vector<std::unique_ptr<Kernel>> kernels;  // by node index (null if not scheduled)
   std::vector<int> fed_nodes;                    // placeholders in the schedule
+  FusionStats fusion;                            // what fuse_epilogues() folded
 
   // Prepared state for one input signature.
   bool prepared = false;

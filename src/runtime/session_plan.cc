@@ -296,8 +296,9 @@ Status Session::Impl::plan_memory(const std::vector<int>& run_nodes_in) {
       const Kernel& kernel = *kernels[static_cast<size_t>(index)];
       const Node& node = graph.node(index);
       int out = tensor_of[static_cast<size_t>(index)].empty() ? -1 : tensor_of[static_cast<size_t>(index)][0];
-      if (out < 0 || !kernel.aliases_input0() || tensor_of[static_cast<size_t>(index)].size() != 1) continue;
-      int in = tensor_id(node.inputs[0]);
+      const int aliased = kernel.aliased_input();
+      if (out < 0 || aliased < 0 || tensor_of[static_cast<size_t>(index)].size() != 1) continue;
+      int in = tensor_id(node.inputs[static_cast<size_t>(aliased)]);
       if (in >= 0) views.parent[static_cast<size_t>(out)] = views.find(in);
     }
     for (size_t t = 0; t < tensors.size(); ++t) {
@@ -309,9 +310,9 @@ Status Session::Impl::plan_memory(const std::vector<int>& run_nodes_in) {
     const Node& node = graph.node(index);
     const auto& ids = tensor_of[static_cast<size_t>(index)];
     const int step = step_of[static_cast<size_t>(index)];
-    if (ids.size() == 1 && ids[0] >= 0 && kernel.aliases_input0()) {
+    if (ids.size() == 1 && ids[0] >= 0 && kernel.aliased_input() >= 0) {
       int out = ids[0];
-      int in = tensor_id(node.inputs[0]);
+      int in = tensor_id(node.inputs[static_cast<size_t>(kernel.aliased_input())]);
       if (in < 0) {
         tensors[static_cast<size_t>(out)].external = true;
         continue;
@@ -388,7 +389,7 @@ Status Session::Impl::plan_memory(const std::vector<int>& run_nodes_in) {
   for (size_t t = 0; t < tensors.size(); ++t) {
     const RunTensor& tensor = tensors[t];
     const Kernel& kernel = *kernels[static_cast<size_t>(tensor.node)];
-    if (tensor.external || (kernel.aliases_input0() && tensor_of[static_cast<size_t>(tensor.node)].size() == 1)) continue;
+    if (tensor.external || (kernel.aliased_input() >= 0 && tensor_of[static_cast<size_t>(tensor.node)].size() == 1)) continue;
     int root = buffers.find(static_cast<int>(t));
     const TensorInfo& info = infos[static_cast<size_t>(tensor.node)][static_cast<size_t>(tensor.port)];
     void* base = nullptr;
@@ -407,7 +408,9 @@ Status Session::Impl::plan_memory(const std::vector<int>& run_nodes_in) {
     const Node& node = graph.node(index);
     Step step;
     step.node = index;
-    step.alias_only = kernels[static_cast<size_t>(index)]->aliases_input0() && infos[static_cast<size_t>(index)].size() == 1;
+    const int aliased = kernels[static_cast<size_t>(index)]->aliased_input();
+    step.alias_only = aliased >= 0 && infos[static_cast<size_t>(index)].size() == 1;
+    step.alias_input = std::max(aliased, 0);
     for (const TensorRef& ref : node.inputs) step.inputs.push_back(&values[static_cast<size_t>(ref.node)][static_cast<size_t>(ref.port)]);
     for (Tensor& out : values[static_cast<size_t>(index)]) step.outputs.push_back(&out);
     steps.push_back(std::move(step));
@@ -416,6 +419,7 @@ Status Session::Impl::plan_memory(const std::vector<int>& run_nodes_in) {
   // The report: totals, lower bound, the peak step and what is live there.
   const std::vector<UsageRecord>& records = planner.records();
   report.num_steps = static_cast<int>(order.size());
+  report.fused_nodes = fusion.fused_nodes;
   report.naive_bytes = 0;
   for (const UsageRecord& r : records) report.naive_bytes += aligned(r.size);
   LiveBytesPeak bound = live_bytes_peak(records);

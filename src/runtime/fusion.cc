@@ -1,0 +1,265 @@
+// Epilogue fusion (see fusion.h): finds producer -> affine* -> activation* chains on the
+// load-time shapes and constants, and hands each chain to its producer's kernel.
+#include "runtime/fusion.h"
+
+#include <optional>
+#include <string>
+
+namespace pbmem {
+
+namespace {
+
+// Computes nothing: its output is the producer's, which already holds the fused result.
+class FusedIntoProducerKernel : public Kernel {
+ public:
+  FusedIntoProducerKernel(std::unique_ptr<Kernel> original, int aliased)
+      : original_(std::move(original)), aliased_(aliased) {}
+  // Shapes and dtypes exactly as the original op would give them (and its checks).
+  Status infer(InferContext& ctx) override { return original_->infer(ctx); }
+  Status run(RunContext& ctx) override {
+    return internal_error(ctx.node().describe(), ": fused into its producer, must not run");
+  }
+  int aliased_input() const override { return aliased_; }
+  bool needs_input_at_run(int input) const override { return input == aliased_; }
+  bool foldable() const override { return false; }
+
+ private:
+  std::unique_ptr<Kernel> original_;
+  int aliased_;
+};
+
+bool is_producer_op(const std::string& op) {
+  return op == "Conv2D" || op == "DepthwiseConv2dNative" || op == "MatMul";
+}
+
+std::optional<ActivationKind> activation_of(const Node& node, float* alpha) {
+  *alpha = 0.0f;
+  if (node.op == "Relu") return ActivationKind::kRelu;
+  if (node.op == "Relu6") return ActivationKind::kRelu6;
+  if (node.op == "Elu") return ActivationKind::kElu;
+  if (node.op == "Sigmoid") return ActivationKind::kSigmoid;
+  if (node.op == "Tanh") return ActivationKind::kTanh;
+  if (node.op == "LeakyRelu") {
+    constexpr float kTfDefaultAlpha = 0.2f;
+    Result<float> a = node.attr_float_or("alpha", kTfDefaultAlpha);
+    if (!a.ok()) return std::nullopt;
+    *alpha = *a;
+    return ActivationKind::kLeakyRelu;
+  }
+  return std::nullopt;
+}
+
+bool same_shape(const Shape& a, const Shape& b) {
+  if (!a.known_rank() || !b.known_rank() || a.rank() != b.rank()) return false;
+  for (int i = 0; i < a.rank(); ++i) {
+    if (a.dim(i) != b.dim(i)) return false;
+  }
+  return true;
+}
+
+// A constant float operand that broadcasts along the last dim only: a scalar, or C values in a
+// shape whose other dims are 1, of rank at most the output's. Returns C values (scalars
+// repeated), or nothing.
+std::optional<std::vector<float>> per_channel(const TensorInfo& info, int64_t channels,
+                                              int output_rank) {
+  if (!info.value || info.dtype != DType::kFloat) return std::nullopt;
+  const Shape& shape = info.value->shape();
+  if (shape.rank() > output_rank) return std::nullopt;
+  for (int i = 0; i + 1 < shape.rank(); ++i) {
+    if (shape.dim(i) != 1) return std::nullopt;
+  }
+  const int64_t n = info.value->num_elements();
+  if (n != 1 && n != channels) return std::nullopt;
+  const float* data = info.value->data<float>();
+  std::vector<float> out(static_cast<size_t>(channels));
+  for (int64_t c = 0; c < channels; ++c) out[static_cast<size_t>(c)] = data[n == 1 ? 0 : c];
+  return out;
+}
+
+struct ChainLink {
+  int node = -1;
+  int aliased = 0;
+};
+
+// Builds the epilogue of one producer step by step, asking the kernel before each link.
+class ChainBuilder {
+ public:
+  ChainBuilder(const Model& model, const Kernel& producer, int64_t channels,
+               bool constant_weights)
+      : model_(model), producer_(producer), channels_(channels),
+        constant_weights_(constant_weights) {
+    scale_.assign(static_cast<size_t>(channels), 1.0f);
+    shift_.assign(static_cast<size_t>(channels), 0.0f);
+  }
+
+  // Tries to append `node`, which consumes `from` (the chain's current tensor, port 0).
+  std::optional<ChainLink> try_link(const Node& node, int from, const Shape& out_shape) {
+    const auto& infos = model_.infos();
+    const auto& node_outs = infos[static_cast<size_t>(index_of(node))];
+    if (node_outs.size() != 1 || node_outs[0].dtype != DType::kFloat ||
+        !same_shape(node_outs[0].shape, out_shape)) {
+      return std::nullopt;
+    }
+    int chain_input = -1;
+    for (size_t i = 0; i < node.inputs.size(); ++i) {
+      if (node.inputs[i].node == from && node.inputs[i].port == 0) {
+        if (chain_input >= 0) return std::nullopt;  // x op x
+        chain_input = static_cast<int>(i);
+      }
+    }
+    if (chain_input < 0) return std::nullopt;
+    Epilogue candidate = current();
+    float alpha = 0.0f;
+    if (std::optional<ActivationKind> kind = activation_of(node, &alpha)) {
+      if (node.inputs.size() != 1) return std::nullopt;
+      candidate.activations.push_back(Activation{*kind, alpha});
+      if (!producer_.accepts_epilogue(candidate)) return std::nullopt;
+      activations_ = candidate.activations;
+      return ChainLink{index_of(node), chain_input};
+    }
+    if (!activations_.empty() || node.inputs.size() != 2) return std::nullopt;  // affine first
+    const bool is_bias_add = node.op == "BiasAdd";
+    if (!is_bias_add && node.op != "Add" && node.op != "AddV2" && node.op != "Sub" &&
+        node.op != "Mul") {
+      return std::nullopt;
+    }
+    if (is_bias_add) {
+      Result<std::string> format = node.attr_string_or("data_format", "NHWC");
+      if (!format.ok() || *format != "NHWC" || chain_input != 0) return std::nullopt;
+    }
+    const TensorRef& other = node.inputs[static_cast<size_t>(1 - chain_input)];
+    const TensorInfo& operand = infos[static_cast<size_t>(other.node)][static_cast<size_t>(other.port)];
+    std::optional<std::vector<float>> values = per_channel(operand, channels_, out_shape.rank());
+    if (!values) return std::nullopt;
+    std::vector<float> scale = scale_, shift = shift_;
+    for (size_t c = 0; c < scale.size(); ++c) {
+      const float v = (*values)[c];
+      if (node.op == "Mul") {
+        scale[c] *= v;
+        shift[c] *= v;
+      } else if (node.op == "Sub" && chain_input == 1) {  // v - y
+        scale[c] = -scale[c];
+        shift[c] = v - shift[c];
+      } else if (node.op == "Sub") {
+        shift[c] -= v;
+      } else {
+        shift[c] += v;
+      }
+    }
+    candidate.scale = scale;
+    candidate.shift = shift;
+    trim(&candidate);
+    // A scale is folded into the weights at prepare, so they must be constant.
+    if (!candidate.scale.empty() && !constant_weights_) return std::nullopt;
+    if (!producer_.accepts_epilogue(candidate)) return std::nullopt;
+    scale_ = std::move(scale);
+    shift_ = std::move(shift);
+    return ChainLink{index_of(node), chain_input};
+  }
+
+  Epilogue current() const {
+    Epilogue e{scale_, shift_, activations_};
+    trim(&e);
+    return e;
+  }
+
+ private:
+  // An all-ones scale or all-zeros shift is left out (the kernel then skips that work).
+  static void trim(Epilogue* e) {
+    bool ones = true, zeros = true;
+    for (float v : e->scale) ones &= v == 1.0f;
+    for (float v : e->shift) zeros &= v == 0.0f;
+    if (ones) e->scale.clear();
+    if (zeros) e->shift.clear();
+  }
+  int index_of(const Node& node) const {
+    return static_cast<int>(&node - &model_.graph().nodes()[0]);
+  }
+
+  const Model& model_;
+  const Kernel& producer_;
+  int64_t channels_;
+  bool constant_weights_;
+  std::vector<float> scale_, shift_;
+  std::vector<Activation> activations_;
+};
+
+}  // namespace
+
+FusionStats fuse_epilogues(const Model& model, const std::vector<int>& schedule,
+                           const std::vector<TensorRef>& requested_outputs,
+                           std::vector<std::unique_ptr<Kernel>>* kernels) {
+  const Graph& graph = model.graph();
+  const size_t num_nodes = static_cast<size_t>(graph.num_nodes());
+  // Port-0 consumers of each node among the scheduled ones; control consumers block fusion.
+  std::vector<int> port0_consumers(num_nodes, 0), only_consumer(num_nodes, -1);
+  std::vector<bool> blocked(num_nodes, false), scheduled(num_nodes, false);
+  for (int index : schedule) scheduled[static_cast<size_t>(index)] = true;
+  for (int index : schedule) {
+    const Node& node = graph.node(index);
+    for (const TensorRef& ref : node.inputs) {
+      if (ref.port != 0) {
+        blocked[static_cast<size_t>(ref.node)] = true;  // multi-output producers stay whole
+        continue;
+      }
+      ++port0_consumers[static_cast<size_t>(ref.node)];
+      only_consumer[static_cast<size_t>(ref.node)] = index;
+    }
+    for (int dep : node.control_inputs) blocked[static_cast<size_t>(dep)] = true;
+  }
+  for (const TensorRef& ref : requested_outputs) blocked[static_cast<size_t>(ref.node)] = true;
+
+  // Which outputs prepare will fold to constants: Const, and foldable ops of constants only.
+  // (Load-time infos drop the values of large folded tensors, e.g. an Identity of a filter.)
+  std::vector<bool> constant(num_nodes, false);
+  for (int index : schedule) {
+    const Node& node = graph.node(index);
+    const Kernel* k = (*kernels)[static_cast<size_t>(index)].get();
+    bool all_inputs = !node.inputs.empty();
+    for (const TensorRef& ref : node.inputs) all_inputs = all_inputs && constant[static_cast<size_t>(ref.node)];
+    constant[static_cast<size_t>(index)] =
+        node.op == "Const" || (k != nullptr && k->foldable() && all_inputs);
+  }
+
+  FusionStats stats;
+  const auto& infos = model.infos();
+  for (int producer : schedule) {
+    const Node& node = graph.node(producer);
+    Kernel* kernel = (*kernels)[static_cast<size_t>(producer)].get();
+    if (kernel == nullptr || !is_producer_op(node.op) || node.inputs.empty()) continue;
+    const TensorRef& data = node.inputs[0];
+    const auto& outs = infos[static_cast<size_t>(producer)];
+    // A constant data input would fold the producer at prepare: leave it whole.
+    if (constant[static_cast<size_t>(data.node)]) continue;
+    if (outs.size() != 1 || outs[0].dtype != DType::kFloat || !outs[0].shape.known_rank() ||
+        outs[0].shape.rank() < 1) {
+      continue;
+    }
+    const Shape& out_shape = outs[0].shape;
+    const int64_t channels = out_shape.dim(out_shape.rank() - 1);
+    if (channels <= 0) continue;
+    const bool constant_weights = node.inputs.size() > 1 && constant[static_cast<size_t>(node.inputs[1].node)];
+    ChainBuilder builder(model, *kernel, channels, constant_weights);
+    std::vector<ChainLink> chain;
+    int current = producer;
+    while (!blocked[static_cast<size_t>(current)] && port0_consumers[static_cast<size_t>(current)] == 1) {
+      const int next = only_consumer[static_cast<size_t>(current)];
+      if (!scheduled[static_cast<size_t>(next)] || (*kernels)[static_cast<size_t>(next)] == nullptr) break;
+      std::optional<ChainLink> link = builder.try_link(graph.node(next), current, out_shape);
+      if (!link) break;
+      chain.push_back(*link);
+      current = next;
+    }
+    if (chain.empty()) continue;
+    kernel->set_epilogue(builder.current());
+    for (const ChainLink& link : chain) {
+      auto& slot = (*kernels)[static_cast<size_t>(link.node)];
+      slot = std::make_unique<FusedIntoProducerKernel>(std::move(slot), link.aliased);
+    }
+    ++stats.producers;
+    stats.fused_nodes += static_cast<int>(chain.size());
+  }
+  return stats;
+}
+
+}  // namespace pbmem

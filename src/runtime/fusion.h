@@ -1,0 +1,36 @@
+// Graph fusion at session creation (before prepare): a Conv2D, DepthwiseConv2dNative or MatMul
+// followed by a chain of
+//   - per-channel affine ops with a constant operand: BiasAdd, Add/AddV2, Sub, Mul (what Keras'
+//     BatchNormalization and bias lower to in a frozen graph), then
+//   - element-wise activations: Relu, Relu6, LeakyRelu, Elu, Sigmoid, Tanh,
+// is computed by the producer alone: the affine part becomes y = x * scale[c] + shift[c], which
+// the conv folds into its packed weights and bias, and the activations become oneDNN post-ops.
+// The fused nodes stay in the graph as views of the producer's output (no run, no buffer), so
+// names, outputs and the memory plan keep working.
+//
+// A chain stops at a tensor with more than one consumer, a control consumer, a requested
+// output, a non-constant or non-per-channel operand, a shape change, or anything the
+// producer's kernel does not accept (Kernel::accepts_epilogue).
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "core/status.h"
+#include "kernels/kernel.h"
+#include "runtime/model.h"
+
+namespace pbmem {
+
+struct FusionStats {
+  int producers = 0;    // conv/matmul nodes that took an epilogue
+  int fused_nodes = 0;  // nodes now computed by their producer
+};
+
+// Rewrites `kernels` (by node index, for the nodes in `schedule`): producers get their
+// epilogue, fused nodes get a kernel that aliases the producer's output.
+FusionStats fuse_epilogues(const Model& model, const std::vector<int>& schedule,
+                           const std::vector<TensorRef>& requested_outputs,
+                           std::vector<std::unique_ptr<Kernel>>* kernels);
+
+}  // namespace pbmem

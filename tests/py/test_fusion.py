@@ -1,0 +1,174 @@
+"""Epilogue fusion (src/runtime/fusion.h): conv/depthwise/matmul followed by per-channel affine
+ops (BiasAdd, Add/AddV2, Sub, Mul with constants: Keras' BatchNorm lowering) and activations is
+computed by the producer. Each case checks the outputs against TF and how many nodes were fused,
+including the cases where fusion must stop (requested outputs, shared tensors, non-per-channel
+operands, a scale on a matmul)."""
+import numpy as np
+import pytest
+
+import tfcheck
+from cli import import_pbmem
+
+TOL = 2e-5
+
+
+def _fused_nodes(path, inputs):
+    pbmem = import_pbmem()
+    plan = pbmem.load(path).plan(input_shapes={k: np.shape(v) for k, v in inputs.items()})
+    return plan["fused_nodes"]
+
+
+def _check(build, inputs, expected_fused, dynamic_batch=False, stem="fusion"):
+    path = tfcheck.check_against_tf(build, inputs, dynamic_batch=dynamic_batch, tol=TOL, stem=stem)
+    assert _fused_nodes(path, inputs) == expected_fused
+    return path
+
+
+def _consts(rng, c):
+    return (rng.standard_normal(c).astype(np.float32), rng.uniform(0.5, 1.5, c).astype(np.float32),
+            rng.standard_normal(c).astype(np.float32))
+
+
+ACTIVATIONS = {
+    "relu": (lambda tf, y: tf.nn.relu(y)),
+    "relu6": (lambda tf, y: tf.nn.relu6(y)),
+    "leaky_relu": (lambda tf, y: tf.nn.leaky_relu(y, alpha=0.15)),
+    "elu": (lambda tf, y: tf.nn.elu(y)),
+    "sigmoid": (lambda tf, y: tf.sigmoid(y)),
+    "tanh": (lambda tf, y: tf.tanh(y)),
+}
+
+
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+def test_conv_bias_batchnorm_activation(activation):
+    """Conv2D -> BiasAdd -> Sub(mean) -> Mul(scale) -> AddV2(beta) -> activation: all fused."""
+    tf = tfcheck._tf()
+    rng = tfcheck.rng(1)
+    x = rng.standard_normal((2, 9, 11, 5)).astype(np.float32)
+    f = rng.standard_normal((3, 3, 5, 7)).astype(np.float32)
+    bias, scale, beta = _consts(rng, 7)
+    mean = rng.standard_normal((1, 1, 1, 7)).astype(np.float32)
+
+    def build(x):
+        y = tf.nn.conv2d(x, f, strides=[1, 2, 1, 1], padding="SAME")
+        y = tf.nn.bias_add(y, bias)
+        y = (y - mean) * scale + beta
+        return ACTIVATIONS[activation](tf, y)
+    _check(build, {"x": x}, expected_fused=5, dynamic_batch=True, stem=f"fusion_conv_{activation}")
+
+
+def test_depthwise_keras_batchnorm_relu6():
+    tf = tfcheck._tf()
+    rng = tfcheck.rng(2)
+    x = rng.standard_normal((1, 8, 8, 6)).astype(np.float32)
+    f = rng.standard_normal((3, 3, 6, 2)).astype(np.float32)
+    _, scale, beta = _consts(rng, 12)
+
+    def build(x):
+        y = tf.nn.depthwise_conv2d(x, f, strides=[1, 1, 1, 1], padding="VALID")
+        return tf.nn.relu6(y * scale + beta)
+    _check(build, {"x": x}, expected_fused=3)
+
+
+def test_constant_on_the_left_and_scalar_operands():
+    """t - y, s * y, t + y with per-channel and scalar constants, then two activations."""
+    tf = tfcheck._tf()
+    rng = tfcheck.rng(3)
+    x = rng.standard_normal((2, 6, 6, 3)).astype(np.float32)
+    f = rng.standard_normal((1, 1, 3, 4)).astype(np.float32)
+    t, s, u = _consts(rng, 4)
+
+    def build(x):
+        y = tf.nn.conv2d(x, f, strides=1, padding="VALID")
+        y = tf.constant(t) - y
+        y = tf.constant(s) * y
+        y = tf.constant(0.25) + y
+        y = y * tf.constant(2.0)
+        return tf.nn.elu(tf.nn.leaky_relu(y, alpha=0.3))
+    _check(build, {"x": x}, expected_fused=6)
+
+
+def test_dense_bias_relu_with_unknown_batch():
+    tf = tfcheck._tf()
+    rng = tfcheck.rng(4)
+    x = rng.standard_normal((5, 16)).astype(np.float32)
+    w = rng.standard_normal((16, 10)).astype(np.float32)
+    b = rng.standard_normal(10).astype(np.float32)
+
+    def build(x):
+        return tf.nn.relu(tf.nn.bias_add(tf.matmul(x, w), b))
+    _check(build, {"x": x}, expected_fused=2, dynamic_batch=True)
+
+
+def test_matmul_takes_no_scale():
+    """A Mul after a matmul is not folded (the matmul kernel takes shift and activations only)."""
+    tf = tfcheck._tf()
+    rng = tfcheck.rng(5)
+    x = rng.standard_normal((3, 8)).astype(np.float32)
+    w = rng.standard_normal((8, 4)).astype(np.float32)
+    s = rng.uniform(0.5, 2, 4).astype(np.float32)
+
+    def build(x):
+        return tf.nn.relu(tf.matmul(x, w) * s)
+    _check(build, {"x": x}, expected_fused=0)
+
+
+def test_fusion_stops_at_requested_outputs_and_shared_tensors():
+    tf = tfcheck._tf()
+    rng = tfcheck.rng(6)
+    x = rng.standard_normal((1, 7, 7, 3)).astype(np.float32)
+    f = rng.standard_normal((3, 3, 3, 4)).astype(np.float32)
+    bias, scale, beta = _consts(rng, 4)
+
+    def requested(x):
+        y = tf.nn.bias_add(tf.nn.conv2d(x, f, strides=1, padding="SAME"), bias)
+        z = tf.nn.relu(y * scale)
+        return [y, z]  # y is an output: the chain ends at it
+    _check(requested, {"x": x}, expected_fused=1, stem="fusion_requested")
+
+    def shared(x):
+        y = tf.nn.bias_add(tf.nn.conv2d(x, f, strides=1, padding="SAME"), bias)
+        return tf.nn.relu(y) + y  # y has two consumers: only the BiasAdd is fused
+    _check(shared, {"x": x}, expected_fused=1, stem="fusion_shared")
+
+    def not_per_channel(x):
+        y = tf.nn.conv2d(x, f, strides=1, padding="SAME")
+        full = rng.standard_normal((1, 7, 7, 4)).astype(np.float32)
+        return tf.nn.relu(y + full)  # a whole-tensor constant is no per-channel shift
+    _check(not_per_channel, {"x": x}, expected_fused=0, stem="fusion_full_operand")
+
+
+def test_residual_add_of_two_convs_is_not_an_affine_op():
+    tf = tfcheck._tf()
+    rng = tfcheck.rng(7)
+    x = rng.standard_normal((2, 5, 5, 4)).astype(np.float32)
+    f1 = rng.standard_normal((1, 1, 4, 4)).astype(np.float32)
+    f2 = rng.standard_normal((3, 3, 4, 4)).astype(np.float32)
+    _, scale, beta = _consts(rng, 4)
+
+    def build(x):
+        a = tf.nn.conv2d(x, f1, strides=1, padding="SAME") * scale + beta
+        b = tf.nn.conv2d(x, f2, strides=1, padding="SAME") * scale + beta
+        return tf.nn.relu(a + b)
+    _check(build, {"x": x}, expected_fused=4)
+
+
+def test_empty_reduction_gives_the_epilogue_of_zero():
+    """K = 0: the matmul sums over nothing, so each output is the fused epilogue of 0, i.e.
+    sigmoid(bias). The oracle is eager TF: a TF1 Session's graph optimiser returns sigmoid(0)
+    for this graph (it drops the BiasAdd of an empty product)."""
+    tf = tfcheck._tf()
+    pbmem = import_pbmem()
+    rng = tfcheck.rng(8)
+    x = np.zeros((3, 0), np.float32)
+    w = np.zeros((0, 6), np.float32)
+    b = rng.standard_normal(6).astype(np.float32)
+
+    def build(x):
+        return tf.sigmoid(tf.nn.bias_add(tf.matmul(x, w), b))
+    data, names, _ = tfcheck.build_tf1_graph(build, {"x": x})
+    path = tfcheck.save_graph_bytes(data, "fusion_empty_k")
+    got = pbmem.load(path).run({"x": x}, outputs=names)[names[0]]
+    want = build(tf.constant(x)).numpy()  # eager
+    tfcheck.assert_matches(got, want, tol=TOL)
+    assert _fused_nodes(path, {"x": x}) == 2
