@@ -150,7 +150,7 @@ void print_plan(const std::string& model_path, const MemoryPlanReport& report, b
     shapes += str_cat(shapes.empty() ? "" : ", ", name, " ", shape.str());
   }
   std::printf("input shapes: %s\n", shapes.empty() ? "(none fed)" : shapes.c_str());
-  std::printf("steps: %d (%d nodes fused into the conv/matmul before them)\n\n", report.num_steps,
+  std::printf("steps: %d (%d nodes fused into a conv/matmul next to them)\n\n", report.num_steps,
               report.fused_nodes);
 
   std::printf("predicted peak: %s = packed weights + arena + scratch + I/O\n",

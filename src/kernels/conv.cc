@@ -52,6 +52,9 @@ class ConvKernel : public Kernel {
            activations_to_post_ops(epilogue.activations, &post_ops);
   }
   void set_epilogue(Epilogue epilogue) override { epilogue_ = std::move(epilogue); }
+  // A zero Pad before a forward conv becomes part of the conv's own padding.
+  bool accepts_input_padding() const override { return op_ != ConvOp::kBackpropInput; }
+  void set_input_padding(InputPadding padding) override { input_padding_ = padding; }
 
   Status infer(InferContext& ctx) override {
     PBMEM_RETURN_IF_ERROR(read_attrs(ctx.node()));
@@ -82,6 +85,13 @@ class ConvKernel : public Kernel {
     params.direction = op_ == ConvOp::kBackpropInput ? dnnl::ConvDirection::kBackwardData
                                                      : dnnl::ConvDirection::kForward;
     params.src = to_dims4(data);
+    // A fused Pad: the bytes are the unpadded input; its padding joins the conv's.
+    params.src[kNhwcHeight] -= input_padding_.top + input_padding_.bottom;
+    params.src[kNhwcWidth] -= input_padding_.left + input_padding_.right;
+    if (params.src[kNhwcHeight] <= 0 || params.src[kNhwcWidth] <= 0) {
+      zero_fill_ = true;  // the conv sees only padding
+      return ok_status();
+    }
     params.dst = to_dims4(output);
     params.weights = to_dims4(filter);
     if (op_ == ConvOp::kDepthwise) {
@@ -92,8 +102,10 @@ class ConvKernel : public Kernel {
     params.groups = geometry_.groups;
     params.strides = strides_;
     params.dilations = dilations_;
-    params.pad_l = {geometry_.rows.pad_before, geometry_.cols.pad_before};
-    params.pad_r = {geometry_.rows.pad_after, geometry_.cols.pad_after};
+    params.pad_l = {geometry_.rows.pad_before + input_padding_.top,
+                    geometry_.cols.pad_before + input_padding_.left};
+    params.pad_r = {geometry_.rows.pad_after + input_padding_.bottom,
+                    geometry_.cols.pad_after + input_padding_.right};
     const std::shared_ptr<const Tensor>& filter_value = ctx.input(kFilterInput).value;
     PBMEM_RETURN_IF_ERROR(prepare_epilogue(ctx, filter_value.get(), &params));
     Result<std::unique_ptr<dnnl::DnnlOp>> op = dnnl::make_conv(params);
@@ -314,6 +326,7 @@ class ConvKernel : public Kernel {
   bool filter_packed_ = false;    // and reordered into dnnl_'s own copy
   bool zero_fill_ = false;
   Epilogue epilogue_;
+  InputPadding input_padding_;
   Tensor scaled_filter_;  // the filter times the fused scale, when oneDNN uses it in place
   Tensor bias_;           // the fused shift
 };

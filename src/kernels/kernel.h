@@ -65,6 +65,15 @@ struct Epilogue {
   bool empty() const { return scale.empty() && shift.empty() && activations.empty(); }
 };
 
+// Fusion of a zero Pad of the spatial dims before a conv (runtime/fusion.h): the data input
+// arrives unpadded, under the padded shape, and the conv pads it by these amounts itself.
+struct InputPadding {
+  int64_t top = 0;
+  int64_t bottom = 0;
+  int64_t left = 0;
+  int64_t right = 0;
+};
+
 class InferContext {
  public:
   InferContext(const Node& node, std::vector<const TensorInfo*> inputs, bool concrete)
@@ -162,6 +171,9 @@ class Kernel {
   // before infer(), and run() then writes the epilogue's result.
   virtual bool accepts_epilogue(const Epilogue& /*epilogue*/) const { return false; }
   virtual void set_epilogue(Epilogue /*epilogue*/) {}
+  // Fusion: may this node take over the zero padding of the Pad that produces its input 0?
+  virtual bool accepts_input_padding() const { return false; }
+  virtual void set_input_padding(InputPadding /*padding*/) {}
   // False when run() no longer reads input i's bytes (e.g. constant weights that prepare()
   // reordered into a packed copy): the runtime then frees them. The input's dtype and shape
   // are still passed.

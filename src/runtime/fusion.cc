@@ -9,15 +9,16 @@ namespace pbmem {
 
 namespace {
 
-// Computes nothing: its output is the producer's, which already holds the fused result.
-class FusedIntoProducerKernel : public Kernel {
+// Computes nothing: a neighbour does its work. Fused into a producer, its output is the
+// producer's (which holds the fused result); a Pad fused into its consumer hands its input on.
+class FusedAwayKernel : public Kernel {
  public:
-  FusedIntoProducerKernel(std::unique_ptr<Kernel> original, int aliased)
+  FusedAwayKernel(std::unique_ptr<Kernel> original, int aliased)
       : original_(std::move(original)), aliased_(aliased) {}
   // Shapes and dtypes exactly as the original op would give them (and its checks).
   Status infer(InferContext& ctx) override { return original_->infer(ctx); }
   Status run(RunContext& ctx) override {
-    return internal_error(ctx.node().describe(), ": fused into its producer, must not run");
+    return internal_error(ctx.node().describe(), ": fused into a neighbour, must not run");
   }
   int aliased_input() const override { return aliased_; }
   bool needs_input_at_run(int input) const override { return input == aliased_; }
@@ -74,6 +75,47 @@ std::optional<std::vector<float>> per_channel(const TensorInfo& info, int64_t ch
   std::vector<float> out(static_cast<size_t>(channels));
   for (int64_t c = 0; c < channels; ++c) out[static_cast<size_t>(c)] = data[n == 1 ? 0 : c];
   return out;
+}
+
+// The spatial padding of a Pad/PadV2 node that adds zeros to H and W of an NHWC tensor only,
+// from its constant paddings ([4, 2]) and constant value (PadV2: a zero scalar).
+std::optional<InputPadding> zero_spatial_padding(const Node& node,
+                                                 const std::vector<std::vector<TensorInfo>>& infos) {
+  constexpr int kRank = 4, kHeight = 1, kWidth = 2, kPairs = 2;
+  if ((node.op != "Pad" && node.op != "PadV2") || node.inputs.size() != (node.op == "Pad" ? 2u : 3u)) {
+    return std::nullopt;
+  }
+  auto value_of = [&](size_t i) -> const Tensor* {
+    const TensorRef& ref = node.inputs[i];
+    const auto& outs = infos[static_cast<size_t>(ref.node)];
+    return static_cast<size_t>(ref.port) < outs.size() ? outs[static_cast<size_t>(ref.port)].value.get()
+                                                       : nullptr;
+  };
+  const Tensor* paddings = value_of(1);
+  if (paddings == nullptr || paddings->shape() != Shape({kRank, kPairs})) return std::nullopt;
+  int64_t p[kRank * kPairs];
+  for (int i = 0; i < kRank * kPairs; ++i) {
+    if (paddings->dtype() == DType::kInt32) {
+      p[i] = paddings->data<int32_t>()[i];
+    } else if (paddings->dtype() == DType::kInt64) {
+      p[i] = paddings->data<int64_t>()[i];
+    } else {
+      return std::nullopt;
+    }
+    if (p[i] < 0) return std::nullopt;
+  }
+  // Batch (row 0) and channels (row 3) unpadded.
+  if (p[0] != 0 || p[1] != 0 || p[2 * (kRank - 1)] != 0 || p[2 * (kRank - 1) + 1] != 0) {
+    return std::nullopt;
+  }
+  if (node.op == "PadV2") {
+    const Tensor* fill = value_of(2);
+    if (fill == nullptr || fill->dtype() != DType::kFloat || fill->num_elements() != 1 ||
+        fill->data<float>()[0] != 0.0f) {
+      return std::nullopt;
+    }
+  }
+  return InputPadding{p[2 * kHeight], p[2 * kHeight + 1], p[2 * kWidth], p[2 * kWidth + 1]};
 }
 
 struct ChainLink {
@@ -223,6 +265,34 @@ FusionStats fuse_epilogues(const Model& model, const std::vector<int>& schedule,
 
   FusionStats stats;
   const auto& infos = model.infos();
+
+  // A zero Pad whose only consumer is a conv's data input: the conv pads by itself.
+  for (int pad : schedule) {
+    const Node& node = graph.node(pad);
+    if (blocked[static_cast<size_t>(pad)] || port0_consumers[static_cast<size_t>(pad)] != 1 ||
+        (*kernels)[static_cast<size_t>(pad)] == nullptr || node.inputs.empty() ||
+        constant[static_cast<size_t>(node.inputs[0].node)]) {
+      continue;
+    }
+    const int consumer = only_consumer[static_cast<size_t>(pad)];
+    const Node& conv = graph.node(consumer);
+    Kernel* conv_kernel = (*kernels)[static_cast<size_t>(consumer)].get();
+    const auto& pad_outs = infos[static_cast<size_t>(pad)];
+    if (conv_kernel == nullptr || !conv_kernel->accepts_input_padding() || conv.inputs.empty() ||
+        conv.inputs[0].node != pad || conv.inputs[0].port != 0 || pad_outs.size() != 1 ||
+        pad_outs[0].dtype != DType::kFloat) {
+      continue;
+    }
+    for (size_t i = 1; i < conv.inputs.size(); ++i) {
+      if (conv.inputs[i].node == pad) conv_kernel = nullptr;  // pad feeds the filter too
+    }
+    std::optional<InputPadding> padding = zero_spatial_padding(node, infos);
+    if (conv_kernel == nullptr || !padding) continue;
+    conv_kernel->set_input_padding(*padding);
+    auto& slot = (*kernels)[static_cast<size_t>(pad)];
+    slot = std::make_unique<FusedAwayKernel>(std::move(slot), 0);
+    ++stats.fused_nodes;
+  }
   for (int producer : schedule) {
     const Node& node = graph.node(producer);
     Kernel* kernel = (*kernels)[static_cast<size_t>(producer)].get();
@@ -254,7 +324,7 @@ FusionStats fuse_epilogues(const Model& model, const std::vector<int>& schedule,
     kernel->set_epilogue(builder.current());
     for (const ChainLink& link : chain) {
       auto& slot = (*kernels)[static_cast<size_t>(link.node)];
-      slot = std::make_unique<FusedIntoProducerKernel>(std::move(slot), link.aliased);
+      slot = std::make_unique<FusedAwayKernel>(std::move(slot), link.aliased);
     }
     ++stats.producers;
     stats.fused_nodes += static_cast<int>(chain.size());

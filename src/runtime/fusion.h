@@ -8,6 +8,10 @@
 // The fused nodes stay in the graph as views of the producer's output (no run, no buffer), so
 // names, outputs and the memory plan keep working.
 //
+// Also, a Pad/PadV2 that adds zeros around H and W only, whose one consumer is a forward conv's
+// data input, becomes part of the conv's padding (Kernel::set_input_padding): the Pad node is
+// then a view of its input under the padded shape, which only that conv reads.
+//
 // A chain stops at a tensor with more than one consumer, a control consumer, a requested
 // output, a non-constant or non-per-channel operand, a shape change, or anything the
 // producer's kernel does not accept (Kernel::accepts_epilogue).
@@ -24,7 +28,7 @@ namespace pbmem {
 
 struct FusionStats {
   int producers = 0;    // conv/matmul nodes that took an epilogue
-  int fused_nodes = 0;  // nodes now computed by their producer
+  int fused_nodes = 0;  // nodes now computed by a neighbour (epilogues and Pads)
 };
 
 // Rewrites `kernels` (by node index, for the nodes in `schedule`): producers get their

@@ -127,7 +127,7 @@ struct MemoryPlanReport {
   int64_t scratch_bytes = 0;            // kernel scratch (oneDNN scratchpads), shared by steps
   int64_t io_bytes = 0;                 // graph outputs
   int num_steps = 0;
-  int fused_nodes = 0;                  // nodes computed by the conv/matmul before them
+  int fused_nodes = 0;                  // nodes computed by a conv/matmul next to them (fusion.h)
   int peak_step = -1;                   // step where the live activation bytes peak
   std::string peak_node;
   std::vector<LiveTensor> live_at_peak; // largest first

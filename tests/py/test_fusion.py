@@ -172,3 +172,64 @@ def test_empty_reduction_gives_the_epilogue_of_zero():
     want = build(tf.constant(x)).numpy()  # eager
     tfcheck.assert_matches(got, want, tol=TOL)
     assert _fused_nodes(path, {"x": x}) == 2
+
+
+@pytest.mark.parametrize("conv, padding", [("conv", "VALID"), ("conv", "SAME"),
+                                           ("depthwise", "VALID"), ("depthwise", "SAME")])
+def test_zero_pad_joins_the_conv_padding(conv, padding):
+    """Pad (H, W only, zeros) -> Conv2D/Depthwise (stride 2, as Keras' ZeroPadding2D before a
+    strided conv): the Pad is fused; the conv's epilogue too."""
+    tf = tfcheck._tf()
+    rng = tfcheck.rng(9)
+    x = rng.standard_normal((2, 9, 10, 4)).astype(np.float32)
+    f = rng.standard_normal((3, 3, 4, 4 if conv == "conv" else 1)).astype(np.float32)
+    _, scale, beta = _consts(rng, 4)
+
+    def build(x):
+        y = tf.pad(x, [[0, 0], [1, 2], [0, 1], [0, 0]])  # uneven, as TF's "correct_pad"
+        if conv == "conv":
+            y = tf.nn.conv2d(y, f, strides=2, padding=padding)
+        else:
+            y = tf.nn.depthwise_conv2d(y, f, strides=[1, 2, 2, 1], padding=padding)
+        return tf.nn.relu(y * scale + beta)
+    _check(build, {"x": x}, expected_fused=4, dynamic_batch=True,
+           stem=f"fusion_pad_{conv}_{padding}")
+
+
+def test_pads_that_must_stay():
+    """Non-zero PadV2 values, channel padding, and a pad read by two convs are not fused."""
+    tf = tfcheck._tf()
+    rng = tfcheck.rng(10)
+    x = rng.standard_normal((1, 6, 6, 3)).astype(np.float32)
+    f = rng.standard_normal((3, 3, 3, 2)).astype(np.float32)
+    f4 = rng.standard_normal((3, 3, 4, 2)).astype(np.float32)
+
+    def non_zero(x):
+        return tf.nn.conv2d(tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], constant_values=0.5), f,
+                            strides=1, padding="VALID")
+    _check(non_zero, {"x": x}, expected_fused=0, stem="fusion_pad_nonzero")
+
+    def channels(x):
+        return tf.nn.conv2d(tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 1]]), f4, strides=1,
+                            padding="VALID")
+    _check(channels, {"x": x}, expected_fused=0, stem="fusion_pad_channels")
+
+    def shared(x):
+        y = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]])
+        return [tf.nn.conv2d(y, f, strides=1, padding="VALID"),
+                tf.nn.conv2d(y, f, strides=2, padding="VALID")]
+    _check(shared, {"x": x}, expected_fused=0, stem="fusion_pad_shared")
+
+
+def test_pad_larger_than_the_kernel_window():
+    """Padding wider than the window: some outputs see only zeros (and get the epilogue of 0)."""
+    tf = tfcheck._tf()
+    rng = tfcheck.rng(11)
+    x = rng.standard_normal((1, 2, 2, 2)).astype(np.float32)
+    f = rng.standard_normal((2, 2, 2, 3)).astype(np.float32)
+    b = rng.standard_normal(3).astype(np.float32)
+
+    def build(x):
+        y = tf.pad(x, [[0, 0], [4, 3], [3, 4], [0, 0]])
+        return tf.sigmoid(tf.nn.bias_add(tf.nn.conv2d(y, f, strides=1, padding="VALID"), b))
+    _check(build, {"x": x}, expected_fused=3, stem="fusion_pad_wide")
