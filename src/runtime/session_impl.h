@@ -55,6 +55,10 @@ struct Session::Impl {
   std::vector<std::shared_ptr<void>> io_buffers; // graph outputs
   size_t scratch_bytes = 0;
   MemoryPlanReport report;
+  // The last input signature refused for exceeding the memory limit and its error: the plan is
+  // deterministic and the limit fixed, so a retry fails at once instead of re-planning.
+  std::vector<FedSpec> refused_specs;
+  Status refused_status;
 
   Status prepare(const std::vector<FedSpec>& specs, PrepareMode mode = PrepareMode::kRun);
   // Specs of every fed input for plan()/predict() from named shapes.
