@@ -25,6 +25,8 @@ struct RunArgs {
   std::string output_dir;
   std::string stats_json;  // write the run's memory stats here (JSON)
   int threads = 0;
+  std::string memory_limit;  // --memory-limit SIZE as given
+  bool has_memory_limit = false;
 };
 Status run_command(const RunArgs& args);
 
@@ -38,6 +40,8 @@ struct PlanArgs {
   bool json = false;
   bool ascii = false;
   int threads = 0;
+  std::string memory_limit;  // --memory-limit SIZE as given
+  bool has_memory_limit = false;
 };
 // Prepares a session for the given shapes without running it and prints its memory plan.
 Status plan_command(const PlanArgs& args);
@@ -55,6 +59,20 @@ struct BenchArgs {
 };
 // Times load and repeated runs on random inputs: median/p10/p90 latency, throughput, GFLOP/s.
 Status bench_command(const BenchArgs& args);
+
+struct FitArgs {
+  std::string model;
+  std::string memory_limit;               // --memory-limit SIZE as given (required)
+  std::vector<std::string> input_shapes;  // NAME=d0,d1,...: the first dim of a batched input is searched
+  std::vector<std::string> outputs;
+  bool json = false;
+  int threads = 0;
+};
+// Finds the largest batch whose predicted peak fits --memory-limit (runtime/fit.h).
+Status fit_command(const FitArgs& args);
+
+// `--memory-limit SIZE` (see core/byte_size.h for the forms); must be positive.
+Result<int64_t> parse_memory_limit_flag(const std::string& text);
 
 // Prints "name: dtype [shape]  min=.. max=.. mean=.." and, for a 2-D float tensor with at least
 // five columns (class scores), the top-5 indices of each row.

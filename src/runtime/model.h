@@ -53,6 +53,10 @@ class Model {
     // Checks every op is supported and fails with the full list when not. `inspect` turns it
     // off to report them instead.
     bool require_supported_ops = true;
+    // Kernels for ops the built-in registry lacks (extensions; tests use it for kernels with
+    // run-time behaviour no built-in op has). Looked up after the built-in registry; must
+    // outlive the model.
+    const OpRegistry* extra_ops = nullptr;
   };
   static Result<std::shared_ptr<Model>> load(const std::string& path, const Options& options);
   static Result<std::shared_ptr<Model>> load(const std::string& path) { return load(path, Options()); }
@@ -165,9 +169,13 @@ class Session {
   // running, and returns the memory plan. A later run() with the same shapes reuses it.
   Result<MemoryPlanReport> plan(const std::map<std::string, Shape>& input_shapes);
   // Floating-point operations one run executes for the prepared shapes (2 per multiply-add of
-  // the conv/matmul family, the ops that dominate; others are not counted). FailedPrecondition
-  // before the first prepare.
+  // the conv/matmul family, the ops that dominate; others are not counted). An error before the
+  // first prepare.
   Result<double> flops() const;
+  // The same plan's numbers without binding it: nothing is allocated beyond the packed weights
+  // (under the memory limit), and a peak above the limit is reported, not refused. For sizing
+  // candidates (runtime/fit.h). The session is left unprepared: a later run() prepares again.
+  Result<MemoryPlanReport> predict(const std::map<std::string, Shape>& input_shapes);
   // The plan of the last prepare (run or plan); empty before the first.
   const MemoryPlanReport& last_plan() const;
   SessionStats stats() const;

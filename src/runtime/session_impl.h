@@ -29,6 +29,12 @@ struct Step {
   std::vector<Tensor*> outputs;
 };
 
+// kRun binds every tensor (allocating the arena, scratch and I/O buffers) and refuses, before
+// allocating them, a plan whose predicted peak exceeds the memory limit. kPredict stops after
+// the plan's numbers (only packed weights are allocated, under the limit) so that `fit` can
+// size candidate batches beyond the limit without holding them; the session is left unprepared.
+enum class PrepareMode { kRun, kPredict };
+
 struct Session::Impl {
   std::shared_ptr<const Model> model;
   SessionOptions options;
@@ -52,14 +58,25 @@ struct Session::Impl {
   std::vector<std::shared_ptr<void>> io_buffers; // graph outputs
   size_t scratch_bytes = 0;
   MemoryPlanReport report;
+  // The last input signature refused for exceeding the memory limit and its error: the plan is
+  // deterministic and the limit fixed, so a retry fails at once instead of re-planning.
+  std::vector<FedSpec> refused_specs;
+  Status refused_status;
 
-  Status prepare(const std::vector<FedSpec>& specs);
+  Status prepare(const std::vector<FedSpec>& specs, PrepareMode mode = PrepareMode::kRun);
+  // Specs of every fed input for plan()/predict() from named shapes.
+  Result<std::vector<FedSpec>> specs_for_shapes(const std::map<std::string, Shape>& input_shapes) const;
   // Binds fed tensors and runs every step.
   Status execute(const std::vector<const Tensor*>& fed);
 
  private:
   Status infer_all(const std::vector<FedSpec>& specs, std::vector<int>* run_nodes);
-  Status plan_memory(const std::vector<int>& run_nodes);
+  Status plan_memory(const std::vector<int>& run_nodes, PrepareMode mode);
 };
+
+// prepare(specs, kRun), and when the plan exceeds the memory limit an error a user can act on:
+// the need and the limit, where the peak is, the largest batch that fits (the fit search, run
+// on this session under its limit) and the levers (runtime/session_limit.cc).
+Status prepare_within_limit(Session& session, Session::Impl& impl, const std::vector<FedSpec>& specs);
 
 }  // namespace pbmem
