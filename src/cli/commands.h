@@ -24,6 +24,7 @@ struct RunArgs {
   std::vector<std::string> input_shapes;  // NAME=d0,d1,...
   std::string output_dir;
   std::string stats_json;  // write the run's memory stats here (JSON)
+  std::string trace;       // write a Chrome trace of the run here (JSON)
   int threads = 0;
 };
 Status run_command(const RunArgs& args);
@@ -41,6 +42,17 @@ struct PlanArgs {
 };
 // Prepares a session for the given shapes without running it and prints its memory plan.
 Status plan_command(const PlanArgs& args);
+
+struct ReportArgs {
+  std::string model;
+  std::vector<std::string> input_shapes;  // NAME=d0,d1,...
+  std::string batch;                      // --batch N as given (default: 1 where needed)
+  bool has_batch = false;
+  std::string out;                        // the HTML file to write
+  int threads = 0;
+};
+// Plans the model for the given shapes and writes one self-contained HTML memory report.
+Status report_command(const ReportArgs& args);
 
 // Prints "name: dtype [shape]  min=.. max=.. mean=.." and, for a 2-D float tensor with at least
 // five columns (class scores), the top-5 indices of each row.

@@ -105,4 +105,48 @@ Result<std::map<std::string, Shape>> parse_input_shapes(const Model& model,
   return shapes;
 }
 
+Result<int64_t> parse_batch_flag(const std::string& text) {
+  constexpr int64_t kBase = 10;
+  int64_t value = 0;
+  bool valid = !text.empty();
+  for (char c : text) {
+    if (c < '0' || c > '9' || __builtin_mul_overflow(value, kBase, &value) ||
+        __builtin_add_overflow(value, static_cast<int64_t>(c - '0'), &value)) {
+      valid = false;
+      break;
+    }
+  }
+  if (!valid || value < 1) {
+    return invalid_argument("--batch must be an integer in [1, 2^63), got '", text, "'");
+  }
+  return value;
+}
+
+static bool has_unknown_first_dim(const TensorSpec& spec) {
+  return !spec.has_default && spec.shape.known_rank() && spec.shape.rank() > 0 &&
+         spec.shape.dim(0) == kUnknownDim;
+}
+
+bool has_unknown_batch(const Model& model) {
+  for (const TensorSpec& spec : model.inputs()) {
+    if (has_unknown_first_dim(spec)) return true;
+  }
+  return false;
+}
+
+Status apply_batch(const Model& model, int64_t batch, std::map<std::string, Shape>* shapes) {
+  if (!has_unknown_batch(model)) {
+    return invalid_argument("--batch ", batch, ": no input of '", model.path(),
+                            "' has an unknown first dimension (", list_inputs(model),
+                            "); give shapes with --input-shape NAME=d0,d1,... instead");
+  }
+  for (const TensorSpec& spec : model.inputs()) {
+    if (!has_unknown_first_dim(spec) || shapes->count(spec.name)) continue;
+    Shape shape = spec.shape;
+    shape.dim(0) = batch;
+    (*shapes)[spec.name] = shape;
+  }
+  return ok_status();
+}
+
 }  // namespace pbmem::cli

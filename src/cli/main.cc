@@ -1,4 +1,4 @@
-// The `pbmem` command line: inspect, run, plan, example, ops. Every failure — a bad flag, a bad
+// The `pbmem` command line: inspect, run, plan, report, example, ops. Every failure — a bad flag, a bad
 // file, a failed run, even an unexpected exception — ends as one line "pbmem: error: <message>"
 // on stderr and exit code 1.
 #include <CLI/CLI.hpp>
@@ -141,6 +141,9 @@ int run_cli(int argc, char** argv) {
                   "NAME=d0,d1,...: concrete shape for an input with unknown dims");
   run->add_option("--stats-json", run_args.stats_json,
                   "Write the run's memory stats (max_bytes_in_use, ..., by_category) as JSON");
+  run->add_option("--trace", run_args.trace,
+                  "Write a Chrome trace of the run (chrome://tracing, Perfetto): one event per "
+                  "op, bytes in use as counters");
   run->add_option("--threads", run_args.threads, "Worker threads (0 = all cores)");
 
   PlanArgs plan_args;
@@ -156,6 +159,18 @@ int run_cli(int argc, char** argv) {
   plan->add_flag("--json", plan_args.json, "Print JSON instead of text");
   plan->add_flag("--ascii", plan_args.ascii, "Add the plan picture (one line per step)");
   plan->add_option("--threads", plan_args.threads, "Worker threads (0 = all cores)");
+
+  ReportArgs report_args;
+  CLI::App* report = app.add_subcommand(
+      "report", "Write a self-contained HTML memory report: plan plot, live tensors, weights, fit");
+  report->add_option("model", report_args.model, "Frozen GraphDef (.pb)");
+  report->add_option("--input-shape", report_args.input_shapes,
+                     "NAME=d0,d1,...: concrete shape for an input (overrides --batch)");
+  CLI::Option* report_batch = report->add_option(
+      "--batch", report_args.batch,
+      "N: the first dim of every input whose first dim is unknown (default 1)");
+  report->add_option("--out,-o", report_args.out, "The HTML file to write")->required();
+  report->add_option("--threads", report_args.threads, "Worker threads (0 = all cores)");
 
   std::string example_path;
   std::string example_seed_text = std::to_string(kDefaultExampleSeed);
@@ -188,12 +203,20 @@ int run_cli(int argc, char** argv) {
     plan_args.has_batch = batch->count() > 0;
     return finish(plan_command(plan_args));
   }
+  if (report->parsed()) {
+    std::vector<std::string> no_outputs;
+    recover_model_positional(*report, &report_args.model, {&report_args.input_shapes},
+                             &no_outputs);
+    if (report_args.model.empty()) return fail("report: the MODEL argument is required");
+    report_args.has_batch = report_batch->count() > 0;
+    return finish(report_command(report_args));
+  }
   if (example->parsed()) {
     Result<uint64_t> seed = parse_seed(example_seed_text);
     return finish(seed.ok() ? example_command(example_path, *seed) : seed.status());
   }
   if (ops->parsed()) return finish(ops_command());
-  return fail("a subcommand is required (inspect, run, plan, example, ops)");
+  return fail("a subcommand is required (inspect, run, plan, report, example, ops)");
 }
 
 }  // namespace

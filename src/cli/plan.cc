@@ -16,24 +16,6 @@ namespace {
 
 constexpr int kJsonIndent = 2;
 
-// A plain decimal number in [1, 2^63); CLI11 would saturate "99999999999999999999".
-Result<int64_t> parse_batch(const std::string& text) {
-  constexpr int64_t kBase = 10;
-  int64_t value = 0;
-  bool valid = !text.empty();
-  for (char c : text) {
-    if (c < '0' || c > '9' || __builtin_mul_overflow(value, kBase, &value) ||
-        __builtin_add_overflow(value, static_cast<int64_t>(c - '0'), &value)) {
-      valid = false;
-      break;
-    }
-  }
-  if (!valid || value < 1) {
-    return invalid_argument("--batch must be an integer in [1, 2^63), got '", text, "'");
-  }
-  return value;
-}
-
 Status check_flags(const PlanArgs& args) {
   if (args.threads < 0) {
     return invalid_argument("--threads must be >= 0 (0 = all cores), got ", args.threads);
@@ -49,37 +31,13 @@ Status check_flags(const PlanArgs& args) {
   return ok_status();
 }
 
-// --batch N: every required input (no default) whose first dim is unknown gets N there, unless
-// --input-shape already gave its shape. Other unknown dims stay unknown (Session::plan then
-// says which input needs a concrete shape).
-Status apply_batch(const Model& model, int64_t batch, std::map<std::string, Shape>* shapes) {
-  bool any_unknown_batch = false;
-  for (const TensorSpec& spec : model.inputs()) {
-    if (spec.has_default || !spec.shape.known_rank() || spec.shape.rank() == 0 ||
-        spec.shape.dim(0) != kUnknownDim) {
-      continue;
-    }
-    any_unknown_batch = true;
-    if (shapes->count(spec.name)) continue;
-    Shape shape = spec.shape;
-    shape.dim(0) = batch;
-    (*shapes)[spec.name] = shape;
-  }
-  if (!any_unknown_batch) {
-    return invalid_argument("--batch ", batch, ": no input of '", model.path(),
-                            "' has an unknown first dimension (", list_inputs(model),
-                            "); give shapes with --input-shape NAME=d0,d1,... instead");
-  }
-  return ok_status();
-}
-
 }  // namespace
 
 Status plan_command(const PlanArgs& args) {
   PBMEM_RETURN_IF_ERROR(check_flags(args));
   int64_t batch = 0;
   if (args.has_batch) {
-    PBMEM_ASSIGN_OR_RETURN(batch, parse_batch(args.batch));
+    PBMEM_ASSIGN_OR_RETURN(batch, parse_batch_flag(args.batch));
   }
   PBMEM_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, Model::load(args.model));
   PBMEM_ASSIGN_OR_RETURN(auto shapes, parse_input_shapes(*model, args.input_shapes));

@@ -114,7 +114,7 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> mo
   return session;
 }
 
-Status Session::Impl::execute(const std::vector<const Tensor*>& fed) {
+Status Session::Impl::execute(const std::vector<const Tensor*>& fed, StepObserver* observer) {
   const Graph& graph = model->graph();
   account->begin_run();
   // A kernel that allocates while running is counted (and refused over the limit) as "other".
@@ -122,15 +122,19 @@ Status Session::Impl::execute(const std::vector<const Tensor*>& fed) {
   for (size_t k = 0; k < fed_nodes.size(); ++k) {
     if (fed[k]) values[static_cast<size_t>(fed_nodes[k])][0].assign_view(*fed[k], fed[k]->shape());
   }
-  for (const Step& step : steps) {
+  if (observer) observer->run_started(static_cast<int>(steps.size()));
+  for (size_t k = 0; k < steps.size(); ++k) {
+    const Step& step = steps[k];
     const Node& node = graph.node(step.node);
+    if (observer) observer->step_started(static_cast<int>(k));
     if (step.alias_only) {
       step.outputs[0]->assign_view(*step.inputs[0], infos[static_cast<size_t>(step.node)][0].shape);
-      continue;
+    } else {
+      RunContext ctx(node, step.inputs, step.outputs, scratch.get(), scratch_bytes);
+      ctx.set_memory_account(account.get());
+      PBMEM_RETURN_IF_ERROR(kernels[static_cast<size_t>(step.node)]->run(ctx));
     }
-    RunContext ctx(node, step.inputs, step.outputs, scratch.get(), scratch_bytes);
-    ctx.set_memory_account(account.get());
-    PBMEM_RETURN_IF_ERROR(kernels[static_cast<size_t>(step.node)]->run(ctx));
+    if (observer) observer->step_finished(static_cast<int>(k));
   }
   return ok_status();
 }
@@ -199,6 +203,11 @@ static bool same_specs(const std::vector<FedSpec>& a, const std::vector<FedSpec>
 }
 
 Result<std::map<std::string, Tensor>> Session::run(const std::map<std::string, Tensor>& inputs) {
+  return run(inputs, RunOptions());
+}
+
+Result<std::map<std::string, Tensor>> Session::run(const std::map<std::string, Tensor>& inputs,
+                                                   const RunOptions& run_options) {
   Impl& s = *impl_;
 #ifdef _OPENMP
   omp_set_num_threads(s.num_threads);
@@ -213,7 +222,7 @@ Result<std::map<std::string, Tensor>> Session::run(const std::map<std::string, T
   }
   PBMEM_RETURN_IF_ERROR(check_all_fed(s, specs));
   if (!s.prepared || !same_specs(specs, s.prepared_specs)) PBMEM_RETURN_IF_ERROR(s.prepare(specs));
-  PBMEM_RETURN_IF_ERROR(s.execute(fed));
+  PBMEM_RETURN_IF_ERROR(s.execute(fed, run_options.observer));
   std::map<std::string, Tensor> results;
   for (size_t k = 0; k < s.output_refs.size(); ++k) {
     const TensorRef& ref = s.output_refs[k];

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "memory/allocator.h"
+#include "plan/memory_planner.h"
 #include "runtime/model.h"
 
 namespace pbmem {
@@ -49,14 +50,20 @@ struct Session::Impl {
   std::vector<std::shared_ptr<void>> io_buffers; // graph outputs
   size_t scratch_bytes = 0;
   MemoryPlanReport report;
+  // Bytes of weights_packed that preparing each node left allocated (net of the folded
+  // constants that later consumers released), by node index.
+  std::vector<int64_t> packed_by_node;
 
   Status prepare(const std::vector<FedSpec>& specs);
-  // Binds fed tensors and runs every step.
-  Status execute(const std::vector<const Tensor*>& fed);
+  // Binds fed tensors and runs every step; `observer` (may be null) sees each step.
+  Status execute(const std::vector<const Tensor*>& fed, StepObserver* observer);
 
  private:
   Status infer_all(const std::vector<FedSpec>& specs, std::vector<int>* run_nodes);
   Status plan_memory(const std::vector<int>& run_nodes);
+  // After plan_memory bound the steps: report.steps (live bytes from the planner's records),
+  // weights_mapped_bytes and weights_by_layer (session_report.cc).
+  void describe_steps_and_weights(const std::vector<UsageRecord>& records);
 };
 
 }  // namespace pbmem
