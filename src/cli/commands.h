@@ -26,6 +26,7 @@ struct RunArgs {
   std::string stats_json;  // write the run's memory stats here (JSON)
   std::string trace;       // write a Chrome trace of the run here (JSON)
   int threads = 0;
+  std::string memory_limit;  // --memory-limit SIZE as given (empty: none)
 };
 Status run_command(const RunArgs& args);
 
@@ -39,6 +40,7 @@ struct PlanArgs {
   bool json = false;
   bool ascii = false;
   int threads = 0;
+  std::string memory_limit;  // --memory-limit SIZE as given (empty: none)
 };
 // Prepares a session for the given shapes without running it and prints its memory plan.
 Status plan_command(const PlanArgs& args);
@@ -53,6 +55,20 @@ struct ReportArgs {
 };
 // Plans the model for the given shapes and writes one self-contained HTML memory report.
 Status report_command(const ReportArgs& args);
+
+struct FitArgs {
+  std::string model;
+  std::string memory_limit;               // --memory-limit SIZE as given (required)
+  std::vector<std::string> input_shapes;  // NAME=d0,d1,...: the first dim of a batched input is searched
+  std::vector<std::string> outputs;
+  bool json = false;
+  int threads = 0;
+};
+// Finds the largest batch whose predicted peak fits --memory-limit (runtime/fit.h).
+Status fit_command(const FitArgs& args);
+
+// `--memory-limit SIZE` (see core/byte_size.h for the forms); must be positive.
+Result<int64_t> parse_memory_limit_flag(const std::string& text);
 
 // Prints "name: dtype [shape]  min=.. max=.. mean=.." and, for a 2-D float tensor with at least
 // five columns (class scores), the top-5 indices of each row.

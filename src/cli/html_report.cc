@@ -210,7 +210,9 @@ std::string fit_table(const HtmlReportParams& params) {
       << "<table id=\"fit-table\"><tr><th class=\"num\">limit</th><th class=\"num\">max batch"
          "</th><th class=\"num\">peak at max batch</th><th>note</th></tr>\n";
   for (const FitRow& row : params.fit_rows) {
-    out << "<tr><td class=\"num\">" << human_bytes(row.limit_bytes) << "</td>";
+    out << "<tr data-limit=\"" << row.limit_bytes << "\" data-max-batch=\""
+        << (row.error.empty() ? row.max_batch : -1) << "\"><td class=\"num\">"
+        << human_bytes(row.limit_bytes) << "</td>";
     if (!row.error.empty()) {
       out << "<td class=\"num\">-</td><td class=\"num\">-</td><td class=\"nofit\">"
           << html_escape(row.error) << "</td></tr>\n";

@@ -1,4 +1,4 @@
-// The `pbmem` command line: inspect, run, plan, report, example, ops. Every failure — a bad flag, a bad
+// The `pbmem` command line: inspect, run, plan, fit, report, example, ops. Every failure — a bad flag, a bad
 // file, a failed run, even an unexpected exception — ends as one line "pbmem: error: <message>"
 // on stderr and exit code 1.
 #include <CLI/CLI.hpp>
@@ -21,6 +21,10 @@ namespace {
 constexpr int kExitOk = 0;
 constexpr int kExitError = 1;
 constexpr uint64_t kDefaultExampleSeed = 1;
+constexpr char kMemoryLimitHelp[] =
+    "SIZE: hard cap on the bytes pbmem allocates, e.g. 512MiB, 1.5GiB (binary, 1024-based) or "
+    "64MB, 2G, 512k (decimal: a bare k/M/G/T means KB/MB/GB/TB = 10^3/10^6/10^9/10^12), or plain "
+    "bytes; a plan that does not fit is refused before anything runs";
 
 // Status messages may span lines (lists of unsupported ops); the CLI prints exactly one line.
 std::string one_line(const std::string& message) {
@@ -145,6 +149,7 @@ int run_cli(int argc, char** argv) {
                   "Write a Chrome trace of the run (chrome://tracing, Perfetto): one event per "
                   "op, bytes in use as counters");
   run->add_option("--threads", run_args.threads, "Worker threads (0 = all cores)");
+  run->add_option("--memory-limit", run_args.memory_limit, kMemoryLimitHelp);
 
   PlanArgs plan_args;
   CLI::App* plan = app.add_subcommand(
@@ -159,6 +164,18 @@ int run_cli(int argc, char** argv) {
   plan->add_flag("--json", plan_args.json, "Print JSON instead of text");
   plan->add_flag("--ascii", plan_args.ascii, "Add the plan picture (one line per step)");
   plan->add_option("--threads", plan_args.threads, "Worker threads (0 = all cores)");
+  plan->add_option("--memory-limit", plan_args.memory_limit, kMemoryLimitHelp);
+
+  FitArgs fit_args;
+  CLI::App* fit = app.add_subcommand(
+      "fit", "Find the largest batch whose predicted peak fits a memory limit (plans only, never runs)");
+  fit->add_option("model", fit_args.model, "Frozen GraphDef (.pb)");
+  fit->add_option("--memory-limit", fit_args.memory_limit, kMemoryLimitHelp)->required();
+  fit->add_option("--input-shape", fit_args.input_shapes,
+                  "NAME=d0,d1,...: shape of an input; the first dim of a batched input is searched");
+  fit->add_option("--output,-o", fit_args.outputs, "NAME: outputs to plan for (default: the graph's sinks)");
+  fit->add_flag("--json", fit_args.json, "Print JSON instead of text");
+  fit->add_option("--threads", fit_args.threads, "Worker threads (0 = all cores)");
 
   ReportArgs report_args;
   CLI::App* report = app.add_subcommand(
@@ -203,6 +220,11 @@ int run_cli(int argc, char** argv) {
     plan_args.has_batch = batch->count() > 0;
     return finish(plan_command(plan_args));
   }
+  if (fit->parsed()) {
+    recover_model_positional(*fit, &fit_args.model, {&fit_args.input_shapes}, &fit_args.outputs);
+    if (fit_args.model.empty()) return fail("fit: the MODEL argument is required");
+    return finish(fit_command(fit_args));
+  }
   if (report->parsed()) {
     std::vector<std::string> no_outputs;
     recover_model_positional(*report, &report_args.model, {&report_args.input_shapes},
@@ -216,7 +238,7 @@ int run_cli(int argc, char** argv) {
     return finish(seed.ok() ? example_command(example_path, *seed) : seed.status());
   }
   if (ops->parsed()) return finish(ops_command());
-  return fail("a subcommand is required (inspect, run, plan, report, example, ops)");
+  return fail("a subcommand is required (inspect, run, plan, fit, report, example, ops)");
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
 // `pbmem plan MODEL [--input-shape NAME=d0,d1,...]... [--batch N] [--output NAME...] [--json]
-// [--ascii] [--threads N]`: prepares a session for concrete input shapes without running it and
+// [--ascii] [--threads N] [--memory-limit SIZE]`: prepares a session for concrete input shapes without running it and
 // shows the memory plan, i.e. what a run with those shapes will hold (`pbmem run --stats-json`
 // then reports max_bytes_in_use equal to predicted_peak_bytes).
 #include <cstdio>
@@ -35,6 +35,10 @@ Status check_flags(const PlanArgs& args) {
 
 Status plan_command(const PlanArgs& args) {
   PBMEM_RETURN_IF_ERROR(check_flags(args));
+  int64_t memory_limit = 0;
+  if (!args.memory_limit.empty()) {
+    PBMEM_ASSIGN_OR_RETURN(memory_limit, parse_memory_limit_flag(args.memory_limit));
+  }
   int64_t batch = 0;
   if (args.has_batch) {
     PBMEM_ASSIGN_OR_RETURN(batch, parse_batch_flag(args.batch));
@@ -46,6 +50,7 @@ Status plan_command(const PlanArgs& args) {
   SessionOptions options;
   options.num_threads = args.threads;
   options.outputs = args.outputs;
+  options.memory_limit = memory_limit;
   PBMEM_ASSIGN_OR_RETURN(std::unique_ptr<Session> session, Session::create(model, options));
   PBMEM_ASSIGN_OR_RETURN(MemoryPlanReport report, session->plan(shapes));
   if (args.json) {

@@ -1,5 +1,6 @@
 // `pbmem run MODEL --input NAME=FILE.npy ... [--output NAME[=FILE.npy] ...] [--output-dir DIR]
-// [--input-shape NAME=d0,d1,...] [--stats-json FILE] [--trace FILE.json] [--threads N]`.
+// [--input-shape NAME=d0,d1,...] [--stats-json FILE] [--trace FILE.json] [--threads N]
+// [--memory-limit SIZE]`.
 //
 // Every flag is validated before the model runs, and output files are written only after the
 // whole run succeeded, so a failure never leaves a partial set of outputs behind. After a run, a
@@ -227,6 +228,10 @@ Status run_command(const RunArgs& args) {
   if (args.threads < 0) {
     return invalid_argument("--threads must be >= 0 (0 = all cores), got ", args.threads);
   }
+  int64_t memory_limit = 0;
+  if (!args.memory_limit.empty()) {
+    PBMEM_ASSIGN_OR_RETURN(memory_limit, parse_memory_limit_flag(args.memory_limit));
+  }
   PBMEM_ASSIGN_OR_RETURN(OutputPlan plan, plan_outputs(args));
   PBMEM_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, Model::load(args.model));
   PBMEM_ASSIGN_OR_RETURN(Feeds feeds, read_feeds(*model, args));
@@ -235,6 +240,7 @@ Status run_command(const RunArgs& args) {
   options.num_threads = args.threads;
   options.outputs = plan.names;
   options.input_shapes = feeds.shapes;
+  options.memory_limit = memory_limit;
   PBMEM_ASSIGN_OR_RETURN(std::unique_ptr<Session> session, Session::create(model, options));
   PBMEM_RETURN_IF_ERROR(check_required_inputs(*model, *session, feeds));
   const std::vector<std::string>& names = session->output_names();

@@ -1,6 +1,7 @@
 #include "memory/allocator.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 
 #include <sys/mman.h>
@@ -87,6 +88,7 @@ Result<std::shared_ptr<void>> MemoryAccount::allocate(int64_t bytes, MemoryCateg
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (limit_ > 0 && bytes > limit_ - lifetime_.bytes_in_use) {
+      refused_need_ = bytes > INT64_MAX - lifetime_.bytes_in_use ? INT64_MAX : lifetime_.bytes_in_use + bytes;
       return resource_exhausted("allocating ", bytes, " bytes (", memory_category_name(category),
                                 ") would exceed the memory limit of ", limit_, " bytes (",
                                 lifetime_.bytes_in_use, " in use)");
@@ -120,6 +122,11 @@ void MemoryAccount::set_limit(int64_t bytes_limit) {
   std::lock_guard<std::mutex> lock(mutex_);
   limit_ = std::max<int64_t>(bytes_limit, 0);
   run_.bytes_limit = lifetime_.bytes_limit = limit_;
+}
+
+int64_t MemoryAccount::refused_need_bytes() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return refused_need_;
 }
 
 int64_t MemoryAccount::limit() const {

@@ -40,6 +40,9 @@ class MemoryAccount : public std::enable_shared_from_this<MemoryAccount> {
 
   void set_limit(int64_t bytes_limit);  // 0: none
   int64_t limit() const;
+  // Bytes in use plus the request at the latest refusal over the limit (0: none yet): a lower
+  // bound of what the refused work needed.
+  int64_t refused_need_bytes() const;
   // Starts a run: the run's peak starts at the bytes in use now, its counters at zero.
   void begin_run();
   AllocatorStats run_stats() const;
@@ -53,6 +56,7 @@ class MemoryAccount : public std::enable_shared_from_this<MemoryAccount> {
 
   mutable std::mutex mutex_;
   int64_t limit_ = 0;
+  int64_t refused_need_ = 0;
   AllocatorStats run_;
   AllocatorStats lifetime_;
   CategoryBytes in_use_by_category_{};

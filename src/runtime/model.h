@@ -208,6 +208,10 @@ class Session {
   // Prepares for these input shapes (unknown dims of the model's inputs must be given) without
   // running, and returns the memory plan. A later run() with the same shapes reuses it.
   Result<MemoryPlanReport> plan(const std::map<std::string, Shape>& input_shapes);
+  // The same plan's numbers without binding it: nothing is allocated beyond the packed weights
+  // (under the memory limit), and a peak above the limit is reported, not refused. For sizing
+  // candidates (runtime/fit.h). The session is left unprepared: a later run() prepares again.
+  Result<MemoryPlanReport> predict(const std::map<std::string, Shape>& input_shapes);
   // The plan of the last prepare (run or plan); empty before the first.
   const MemoryPlanReport& last_plan() const;
   SessionStats stats() const;

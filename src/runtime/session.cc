@@ -221,7 +221,7 @@ Result<std::map<std::string, Tensor>> Session::run(const std::map<std::string, T
     specs[static_cast<size_t>(k)] = FedSpec{true, tensor.dtype(), tensor.shape()};
   }
   PBMEM_RETURN_IF_ERROR(check_all_fed(s, specs));
-  if (!s.prepared || !same_specs(specs, s.prepared_specs)) PBMEM_RETURN_IF_ERROR(s.prepare(specs));
+  if (!s.prepared || !same_specs(specs, s.prepared_specs)) PBMEM_RETURN_IF_ERROR(prepare_within_limit(*this, s, specs));
   PBMEM_RETURN_IF_ERROR(s.execute(fed, run_options.observer));
   std::map<std::string, Tensor> results;
   for (size_t k = 0; k < s.output_refs.size(); ++k) {
@@ -233,8 +233,8 @@ Result<std::map<std::string, Tensor>> Session::run(const std::map<std::string, T
   return results;
 }
 
-Result<MemoryPlanReport> Session::plan(const std::map<std::string, Shape>& input_shapes) {
-  Impl& s = *impl_;
+Result<std::vector<FedSpec>> Session::Impl::specs_for_shapes(const std::map<std::string, Shape>& input_shapes) const {
+  const Impl& s = *this;
   std::vector<FedSpec> specs(s.fed_nodes.size());
   for (const auto& [name, shape] : input_shapes) {
     auto ref = s.model->graph().resolve(name);
@@ -262,7 +262,20 @@ Result<MemoryPlanReport> Session::plan(const std::map<std::string, Shape>& input
     }
   }
   PBMEM_RETURN_IF_ERROR(check_all_fed(s, specs));
-  if (!s.prepared || !same_specs(specs, s.prepared_specs)) PBMEM_RETURN_IF_ERROR(s.prepare(specs));
+  return specs;
+}
+
+Result<MemoryPlanReport> Session::plan(const std::map<std::string, Shape>& input_shapes) {
+  Impl& s = *impl_;
+  PBMEM_ASSIGN_OR_RETURN(std::vector<FedSpec> specs, s.specs_for_shapes(input_shapes));
+  if (!s.prepared || !same_specs(specs, s.prepared_specs)) PBMEM_RETURN_IF_ERROR(prepare_within_limit(*this, s, specs));
+  return s.report;
+}
+
+Result<MemoryPlanReport> Session::predict(const std::map<std::string, Shape>& input_shapes) {
+  Impl& s = *impl_;
+  PBMEM_ASSIGN_OR_RETURN(std::vector<FedSpec> specs, s.specs_for_shapes(input_shapes));
+  PBMEM_RETURN_IF_ERROR(s.prepare(specs, PrepareMode::kPredict));
   return s.report;
 }
 

@@ -28,6 +28,12 @@ struct Step {
   std::vector<Tensor*> outputs;
 };
 
+// kRun binds every tensor (allocating the arena, scratch and I/O buffers) and refuses, before
+// allocating them, a plan whose predicted peak exceeds the memory limit. kPredict stops after
+// the plan's numbers (only packed weights are allocated, under the limit) so that `fit` can
+// size candidate batches beyond the limit without holding them; the session is left unprepared.
+enum class PrepareMode { kRun, kPredict };
+
 struct Session::Impl {
   std::shared_ptr<const Model> model;
   SessionOptions options;
@@ -54,16 +60,23 @@ struct Session::Impl {
   // constants that later consumers released), by node index.
   std::vector<int64_t> packed_by_node;
 
-  Status prepare(const std::vector<FedSpec>& specs);
+  Status prepare(const std::vector<FedSpec>& specs, PrepareMode mode = PrepareMode::kRun);
+  // Specs of every fed input for plan()/predict() from named shapes.
+  Result<std::vector<FedSpec>> specs_for_shapes(const std::map<std::string, Shape>& input_shapes) const;
   // Binds fed tensors and runs every step; `observer` (may be null) sees each step.
   Status execute(const std::vector<const Tensor*>& fed, StepObserver* observer);
 
  private:
   Status infer_all(const std::vector<FedSpec>& specs, std::vector<int>* run_nodes);
-  Status plan_memory(const std::vector<int>& run_nodes);
-  // After plan_memory bound the steps: report.steps (live bytes from the planner's records),
-  // weights_mapped_bytes and weights_by_layer (session_report.cc).
-  void describe_steps_and_weights(const std::vector<UsageRecord>& records);
+  Status plan_memory(const std::vector<int>& run_nodes, PrepareMode mode);
+  // Once plan_memory has the order and the planner's records: report.steps (live bytes per
+  // step), weights_mapped_bytes and weights_by_layer (session_report.cc).
+  void describe_steps_and_weights(const std::vector<int>& order, const std::vector<UsageRecord>& records);
 };
+
+// prepare(specs, kRun), and when the plan exceeds the memory limit an error a user can act on:
+// the need and the limit, where the peak is, the largest batch that fits (the fit search, run
+// on this session under its limit) and the levers (runtime/session_limit.cc).
+Status prepare_within_limit(Session& session, Session::Impl& impl, const std::vector<FedSpec>& specs);
 
 }  // namespace pbmem

@@ -13,6 +13,7 @@
 #include <numeric>
 #include <unordered_set>
 
+#include "core/byte_size.h"
 #include "plan/memory_planner.h"
 #include "plan/schedule.h"
 #include "runtime/session_impl.h"
@@ -174,7 +175,7 @@ Status Session::Impl::infer_all(const std::vector<FedSpec>& specs, std::vector<i
   return ok_status();
 }
 
-Status Session::Impl::prepare(const std::vector<FedSpec>& specs) {
+Status Session::Impl::prepare(const std::vector<FedSpec>& specs, PrepareMode mode) {
   const Graph& graph = model->graph();
   prepared = false;
   steps.clear();
@@ -191,9 +192,17 @@ Status Session::Impl::prepare(const std::vector<FedSpec>& specs) {
   {
     // Folded constants, realigned and reordered weights are allocated here.
     ScopedAccount scope(account, MemoryCategory::kWeightsPacked);
-    PBMEM_RETURN_IF_ERROR(infer_all(specs, &run_nodes));
+    Status packed = infer_all(specs, &run_nodes);
+    if (packed.code() == StatusCode::kResourceExhausted && options.memory_limit > 0) {
+      // Only the weights are allocated so far: a refusal here means no input shape can fit.
+      return resource_exhausted(
+          "packing the model's weights needs at least ", describe_bytes(account->refused_need_bytes()),
+          " but the memory limit is ", describe_bytes(options.memory_limit),
+          ": no batch fits; raise the limit to at least that (", packed.message(), ")");
+    }
+    PBMEM_RETURN_IF_ERROR(packed);
   }
-  PBMEM_RETURN_IF_ERROR(plan_memory(run_nodes));
+  PBMEM_RETURN_IF_ERROR(plan_memory(run_nodes, mode));
   // Prepare read weights to pack or realign them; those file pages now duplicate what we hold.
   // Dropping the whole mapping from RSS is safe: pages that runs read (weights used in place)
   // fault back in from the file on demand.
@@ -202,12 +211,13 @@ Status Session::Impl::prepare(const std::vector<FedSpec>& specs) {
     const Node& node = graph.node(fed_nodes[k]);
     if (specs[k].fed) report.input_shapes.emplace_back(node.name, specs[k].shape);
   }
+  if (mode == PrepareMode::kPredict) return ok_status();  // nothing bound: a run prepares again
   prepared = true;
   prepared_specs = specs;
   return ok_status();
 }
 
-Status Session::Impl::plan_memory(const std::vector<int>& run_nodes_in) {
+Status Session::Impl::plan_memory(const std::vector<int>& run_nodes_in, PrepareMode mode) {
   const Graph& graph = model->graph();
   const size_t num_nodes = static_cast<size_t>(graph.num_nodes());
 
@@ -361,12 +371,12 @@ Status Session::Impl::plan_memory(const std::vector<int>& run_nodes_in) {
   MemoryPlanner& planner = *planner_owner;
   std::vector<int> planner_id(tensors.size(), -1);
   std::vector<int64_t> io_index(tensors.size(), -1);
+  std::vector<int64_t> io_sizes;  // allocated only once the whole plan is known to fit
   for (size_t t = 0; t < tensors.size(); ++t) {
     if (buffers.find(static_cast<int>(t)) != static_cast<int>(t) || tensors[t].external) continue;
     if (output_root[t]) {
-      io_index[t] = static_cast<int64_t>(io_buffers.size());
-      PBMEM_ASSIGN_OR_RETURN(std::shared_ptr<void> io, account->allocate(tensors[t].bytes, MemoryCategory::kIo));
-      io_buffers.push_back(std::move(io));
+      io_index[t] = static_cast<int64_t>(io_sizes.size());
+      io_sizes.push_back(tensors[t].bytes);
       report.io_bytes += tensors[t].bytes;
       continue;
     }
@@ -376,17 +386,68 @@ Status Session::Impl::plan_memory(const std::vector<int>& run_nodes_in) {
   PBMEM_RETURN_IF_ERROR(check_no_overlap(planner.records(), planner.arena_size()));
   report.arena_bytes = planner.arena_size();
   report.planner = planner.name();
-  if (report.arena_bytes > 0) {
-    PBMEM_ASSIGN_OR_RETURN(arena, account->allocate(report.arena_bytes, MemoryCategory::kActivations));
-  }
-
   // Scratch: one block, as large as the largest kernel's need (steps run one at a time).
   scratch_bytes = 0;
   for (int index : order) scratch_bytes = std::max(scratch_bytes, kernels[static_cast<size_t>(index)]->scratch_bytes());
+  report.scratch_bytes = static_cast<int64_t>(scratch_bytes);
+
+  // The report: totals, lower bound, the peak step and what is live there.
+  const std::vector<UsageRecord>& records = planner.records();
+  report.num_steps = static_cast<int>(order.size());
+  report.naive_bytes = 0;
+  for (const UsageRecord& r : records) report.naive_bytes += aligned(r.size);
+  LiveBytesPeak bound = live_bytes_peak(records);
+  report.lower_bound_bytes = bound.bytes;
+  report.peak_step = bound.step;
+  if (bound.step >= 0 && bound.step < static_cast<int>(order.size())) {
+    report.peak_node = graph.node(order[static_cast<size_t>(bound.step)]).name;
+  }
+  // Readers of each buffer (by root), in step order, to say why a buffer is live at the peak.
+  std::vector<std::vector<int>> readers(tensors.size());
+  for (int index : order) {
+    for (const TensorRef& ref : graph.node(index).inputs) {
+      int id = tensor_id(ref);
+      if (id < 0) continue;
+      std::vector<int>& list = readers[static_cast<size_t>(buffers.find(id))];
+      if (list.empty() || list.back() != index) list.push_back(index);
+    }
+  }
+  for (size_t t = 0; t < tensors.size(); ++t) {
+    if (planner_id[t] < 0) continue;
+    const UsageRecord& r = records[static_cast<size_t>(planner_id[t])];
+    if (r.first_step <= bound.step && bound.step <= r.last_step) {
+      const Node& node = graph.node(tensors[t].node);
+      LiveTensor live{tensor_name(node, tensors[t].port), node.op, r.size, r.first_step, r.last_step,
+                      node.name, infos[static_cast<size_t>(tensors[t].node)][static_cast<size_t>(tensors[t].port)].shape, {}};
+      for (int reader : readers[t]) live.consumers.push_back(graph.node(reader).name);
+      report.live_at_peak.push_back(std::move(live));
+    }
+  }
+  std::sort(report.live_at_peak.begin(), report.live_at_peak.end(),
+            [](const LiveTensor& a, const LiveTensor& b) { return a.bytes != b.bytes ? a.bytes > b.bytes : a.name < b.name; });
+  report.ascii_plan = dump_plan_ascii(records);
+
+  // Weights: mapped (viewed in the file) vs packed (allocated by us, accounted), by layer.
+  report.weights_packed_bytes = account->bytes_in_use_by_category()[static_cast<int>(MemoryCategory::kWeightsPacked)];
+  describe_steps_and_weights(order, records);
+  report.predicted_peak_bytes = report.weights_packed_bytes + report.arena_bytes + report.scratch_bytes + report.io_bytes;
+
+  // Nothing beyond the packed weights is allocated until the plan is known to fit the limit.
+  if (mode == PrepareMode::kPredict) return ok_status();
+  if (options.memory_limit > 0 && report.predicted_peak_bytes > options.memory_limit) {
+    return resource_exhausted("the plan needs ", describe_bytes(report.predicted_peak_bytes),
+                              " but the memory limit is ", describe_bytes(options.memory_limit));
+  }
+  for (int64_t bytes : io_sizes) {
+    PBMEM_ASSIGN_OR_RETURN(std::shared_ptr<void> io, account->allocate(bytes, MemoryCategory::kIo));
+    io_buffers.push_back(std::move(io));
+  }
+  if (report.arena_bytes > 0) {
+    PBMEM_ASSIGN_OR_RETURN(arena, account->allocate(report.arena_bytes, MemoryCategory::kActivations));
+  }
   if (scratch_bytes > 0) {
     PBMEM_ASSIGN_OR_RETURN(scratch, account->allocate(static_cast<int64_t>(scratch_bytes), MemoryCategory::kScratch));
   }
-  report.scratch_bytes = static_cast<int64_t>(scratch_bytes);
 
   // Bind every tensor: constants, arena and I/O views. Views of views are re-bound per run.
   values.assign(num_nodes, {});
@@ -427,44 +488,6 @@ Status Session::Impl::plan_memory(const std::vector<int>& run_nodes_in) {
     steps.push_back(std::move(step));
   }
 
-  // The report: totals, lower bound, the peak step and what is live there.
-  const std::vector<UsageRecord>& records = planner.records();
-  report.num_steps = static_cast<int>(order.size());
-  report.naive_bytes = 0;
-  for (const UsageRecord& r : records) report.naive_bytes += aligned(r.size);
-  LiveBytesPeak bound = live_bytes_peak(records);
-  report.lower_bound_bytes = bound.bytes;
-  report.peak_step = bound.step;
-  if (bound.step >= 0 && bound.step < static_cast<int>(order.size())) {
-    report.peak_node = graph.node(order[static_cast<size_t>(bound.step)]).name;
-  }
-  // Readers of each buffer (by root), in step order, to say why a buffer is live at the peak.
-  std::vector<std::vector<int>> readers(tensors.size());
-  for (int index : order) {
-    for (const TensorRef& ref : graph.node(index).inputs) {
-      int id = tensor_id(ref);
-      if (id < 0) continue;
-      std::vector<int>& list = readers[static_cast<size_t>(buffers.find(id))];
-      if (list.empty() || list.back() != index) list.push_back(index);
-    }
-  }
-  for (size_t t = 0; t < tensors.size(); ++t) {
-    if (planner_id[t] < 0) continue;
-    const UsageRecord& r = records[static_cast<size_t>(planner_id[t])];
-    if (r.first_step <= bound.step && bound.step <= r.last_step) {
-      const Node& node = graph.node(tensors[t].node);
-      LiveTensor live{tensor_name(node, tensors[t].port), node.op, r.size, r.first_step, r.last_step,
-                      node.name, infos[static_cast<size_t>(tensors[t].node)][static_cast<size_t>(tensors[t].port)].shape, {}};
-      for (int reader : readers[t]) live.consumers.push_back(graph.node(reader).name);
-      report.live_at_peak.push_back(std::move(live));
-    }
-  }
-  std::sort(report.live_at_peak.begin(), report.live_at_peak.end(),
-            [](const LiveTensor& a, const LiveTensor& b) { return a.bytes != b.bytes ? a.bytes > b.bytes : a.name < b.name; });
-  report.ascii_plan = dump_plan_ascii(records);
-  report.weights_packed_bytes = account->bytes_in_use_by_category()[static_cast<int>(MemoryCategory::kWeightsPacked)];
-  describe_steps_and_weights(records);
-  report.predicted_peak_bytes = report.weights_packed_bytes + report.arena_bytes + report.scratch_bytes + report.io_bytes;
   return ok_status();
 }
 

@@ -21,21 +21,24 @@ constexpr char kUnattributed[] = "(unattributed)";
 
 }  // namespace
 
-void Session::Impl::describe_steps_and_weights(const std::vector<UsageRecord>& records) {
+void Session::Impl::describe_steps_and_weights(const std::vector<int>& order,
+                                               const std::vector<UsageRecord>& records) {
   const Graph& graph = model->graph();
   const size_t num_nodes = static_cast<size_t>(graph.num_nodes());
 
-  const std::vector<int64_t> live = live_bytes_per_step(records, static_cast<int>(steps.size()));
+  const std::vector<int64_t> live = live_bytes_per_step(records, static_cast<int>(order.size()));
   report.steps.clear();
-  report.steps.reserve(steps.size());
-  for (size_t k = 0; k < steps.size(); ++k) {
-    const Node& node = graph.node(steps[k].node);
+  report.steps.reserve(order.size());
+  for (size_t k = 0; k < order.size(); ++k) {
+    const int index = order[k];
+    const Node& node = graph.node(index);
+    const std::vector<TensorInfo>& outs = infos[static_cast<size_t>(index)];
     PlanStep step;
     step.node = node.name;
     step.op = node.op;
     step.live_bytes = k < live.size() ? live[k] : 0;
-    step.alias_only = steps[k].alias_only;
-    for (const TensorInfo& out : infos[static_cast<size_t>(steps[k].node)]) {
+    step.alias_only = kernels[static_cast<size_t>(index)]->aliases_input0() && outs.size() == 1;
+    for (const TensorInfo& out : outs) {
       step.output_shapes.push_back(out.shape);
       Result<int64_t> bytes = out.shape.num_bytes(out.dtype);
       if (bytes.ok()) step.output_bytes += *bytes;
@@ -54,18 +57,17 @@ void Session::Impl::describe_steps_and_weights(const std::vector<UsageRecord>& r
   std::unordered_set<const void*> seen;
   const auto& file = graph.file();
   report.weights_mapped_bytes = 0;
-  for (size_t k = 0; k < steps.size(); ++k) {
-    const Step& step = steps[k];
-    runs[static_cast<size_t>(step.node)] = true;
-    const Node& node = graph.node(step.node);
-    for (size_t i = 0; i < step.inputs.size() && i < node.inputs.size(); ++i) {
-      int& reader = first_reader[static_cast<size_t>(node.inputs[i].node)];
+  for (size_t k = 0; k < order.size(); ++k) {
+    const int index = order[k];
+    runs[static_cast<size_t>(index)] = true;
+    for (const TensorRef& ref : graph.node(index).inputs) {
+      int& reader = first_reader[static_cast<size_t>(ref.node)];
       reader = std::min(reader, static_cast<int>(k));
-      const Tensor* in = step.inputs[i];
-      if (!in->valid() || !seen.insert(in->raw_data()).second) continue;
-      if (file && file->contains(in->raw_data())) {
-        const int64_t bytes = static_cast<int64_t>(in->num_bytes());
-        mapped[static_cast<size_t>(step.node)] += bytes;
+      const auto& value = infos[static_cast<size_t>(ref.node)][static_cast<size_t>(ref.port)].value;
+      if (!value || !value->valid() || !seen.insert(value->raw_data()).second) continue;
+      if (file && file->contains(value->raw_data())) {
+        const int64_t bytes = static_cast<int64_t>(value->num_bytes());
+        mapped[static_cast<size_t>(index)] += bytes;
         report.weights_mapped_bytes += bytes;
       }
     }
@@ -79,7 +81,7 @@ void Session::Impl::describe_steps_and_weights(const std::vector<UsageRecord>& r
   }
   for (size_t n = 0; n < num_nodes; ++n) {
     if (runs[n] || packed[n] == 0 || first_reader[n] == kNoReader) continue;
-    packed[static_cast<size_t>(steps[static_cast<size_t>(first_reader[n])].node)] += packed[n];
+    packed[static_cast<size_t>(order[static_cast<size_t>(first_reader[n])])] += packed[n];
     packed[n] = 0;
   }
 

@@ -235,3 +235,77 @@ def test_report_failures_leave_no_file(small_graph, tmp_path):
     assert_cli_error(run_cli(["report", small_graph, "--input-shape", "image=2,10,10", "-o", out]),
                      "image")
     assert _listing(tmp_path) == ["bad.pb"]
+
+
+# ---------------------------------------------------------------------------------------------
+# report: the fit table
+
+FIT_LIMITS = [64 << 20, 128 << 20, 256 << 20, 512 << 20, 1 << 30, 2 << 30]
+# Limits cross-checked against `pbmem fit` itself (each search costs a few plans).
+CHECKED_LIMITS = (64 << 20, 2 << 30)
+
+
+class _FitRows(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.rows = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "tr" and "data-limit" in attrs:
+            self.rows.append((int(attrs["data-limit"]), int(attrs["data-max-batch"])))
+
+
+def _fit_rows(text):
+    scan = _FitRows()
+    scan.feed(text)
+    return scan.rows
+
+
+def test_report_fit_table_is_what_fit_says(small_graph, tmp_path):
+    text, scan = _report(tmp_path, small_graph, "--batch", "2")
+    assert "fit-table" in scan.by_id
+    rows = _fit_rows(text)
+    assert [limit for limit, _ in rows] == FIT_LIMITS
+    batches = [batch for _, batch in rows]
+    assert batches == sorted(batches) and batches[0] >= 1, rows
+    for limit in CHECKED_LIMITS:
+        result = run_cli(["fit", small_graph, "--memory-limit", str(limit), "--json"])
+        assert_ok(result)
+        assert dict(rows)[limit] == json.loads(result.stdout)["max_batch"], (limit, rows)
+
+
+@pytest.fixture(scope="module")
+def wide_graph():
+    """x float32 [?,2048,2048,4] -> relu -> tanh: 64 MiB per tensor at batch 1."""
+    tf = tfcheck._tf()
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, [None, 2048, 2048, 4], name="x")
+        tf.tanh(tf.nn.relu(x), name="y")
+    return tfcheck.save_graph_bytes(graph.as_graph_def().SerializeToString(), "report_wide")
+
+
+def test_report_says_when_batch_1_does_not_fit(wide_graph, tmp_path):
+    text, _ = _report(tmp_path, wide_graph)
+    plan = _plan(wide_graph, "--batch", "1")
+    rows = dict(_fit_rows(text))
+    too_small = [limit for limit in FIT_LIMITS if limit < plan["predicted_peak_bytes"]]
+    assert too_small and len(too_small) < len(FIT_LIMITS), plan["predicted_peak_bytes"]
+    for limit in FIT_LIMITS:
+        assert (rows[limit] == 0) == (limit in too_small), (limit, rows)
+    # `pbmem fit` says the same: an error naming batch 1's need.
+    assert_cli_error(run_cli(["fit", wide_graph, "--memory-limit", str(too_small[0])]),
+                     "batch 1", str(plan["predicted_peak_bytes"]))
+    assert text.count("does not fit (batch 1 needs") == len(too_small)
+
+
+def test_report_without_a_batch_dimension(tmp_path):
+    data, _, _ = tfcheck.build_tf1_graph(_build, {"image": IMAGE}, dynamic_batch=False)
+    model = tfcheck.save_graph_bytes(data, "report_fixed")
+    text, scan = _report(tmp_path, model)
+    assert "fit-note" in scan.by_id and "fit-table" not in scan.by_id
+    assert "no batch dimension" in text
+    assert f"[{IMAGE.shape[0]},10,10,4]" in text
+    assert_cli_error(run_cli(["report", model, "--batch", "2", "-o", tmp_path / "x.html"]),
+                     "--batch")
