@@ -12,7 +12,7 @@ namespace pbmem::cli {
 namespace {
 
 constexpr size_t kTopLiveRows = 20;    // tensors listed in "live at the peak"
-constexpr size_t kTopWeightRows = 40;  // layers listed in "weights by layer"
+constexpr size_t kTopWeightRows = 25;  // layers listed in "weights by layer"
 constexpr size_t kMaxConsumersShown = 6;
 constexpr double kPercent = 100.0;
 
@@ -30,6 +30,7 @@ table.kv th { border: none; font-weight: 600; padding-right: 16px; white-space: 
 code, .name { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 12px;
               word-break: break-all; }
 .bar { background: #8da0cb; height: 10px; display: inline-block; vertical-align: middle; }
+td.share-bar { width: 160px; }
 .note { color: #666; font-size: 13px; }
 svg text { font-size: 12px; fill: #333; }
 svg .grid { stroke: #e4e4e4; }
@@ -181,7 +182,7 @@ std::string weights_table(const MemoryPlanReport& plan) {
     out << "<tr><td class=\"name\">" << html_escape(w.node) << "</td><td>" << html_escape(w.op)
         << "</td><td class=\"num\">" << human_bytes(w.packed_bytes) << "</td><td class=\"num\">"
         << human_bytes(w.mapped_bytes) << "</td><td class=\"num\">" << share
-        << "</td><td><span class=\"bar\" style=\"width:" << (total > 0 ? share : "0%")
+        << "</td><td class=\"share-bar\"><span class=\"bar\" style=\"width:" << (total > 0 ? share : "0%")
         << "\"></span></td></tr>\n";
   }
   out << "</table>\n";
@@ -222,11 +223,12 @@ std::string fit_table(const HtmlReportParams& params) {
           << human_bytes(row.peak_at_1) << ")</td></tr>\n";
     } else {
       out << "<td class=\"num fits\">" << row.max_batch << (row.capped ? "+" : "")
-          << "</td><td class=\"num\">" << human_bytes(row.peak_at_max) << "</td><td>";
+          << "</td><td class=\"num\">" << sized(row.peak_at_max) << "</td><td>";
       if (row.capped) {
         out << "the search stopped at its cap; larger batches may fit";
       } else if (row.peak_at_next > 0) {
-        out << "batch " << row.max_batch + 1 << " needs " << human_bytes(row.peak_at_next);
+        // Exact bytes: near the limit, both sides round to the same binary unit.
+        out << "batch " << row.max_batch + 1 << " needs " << sized(row.peak_at_next);
       }
       out << "</td></tr>\n";
     }
