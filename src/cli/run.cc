@@ -14,9 +14,9 @@
 #include "cli/commands.h"
 #include "cli/input_args.h"
 #include "cli/memory_report.h"
-#include "cli/trace.h"
 #include "io/npy.h"
 #include "runtime/model.h"
+#include "runtime/trace.h"
 
 namespace pbmem::cli {
 

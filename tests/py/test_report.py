@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import tfcheck
-from cli import assert_cli_error, assert_ok, run_cli
+from cli import assert_api_error, assert_cli_error, assert_ok, import_pbmem, run_cli
 
 IMAGE = np.random.default_rng(11).uniform(-1, 1, (3, 10, 10, 4)).astype(np.float32)
 # A node name no HTML page may print raw; TF itself would refuse it, so it is patched into the
@@ -143,6 +143,40 @@ def test_no_trace_when_the_run_fails(small_graph, tmp_path):
                       "--trace", tmp_path / "t.json"])
     assert_cli_error(result, "image")
     assert _listing(tmp_path) == ["wrong.npy"]
+
+
+def test_python_run_writes_the_same_trace(small_graph, tmp_path):
+    pbmem = import_pbmem()
+    model = pbmem.load(small_graph, threads=1)
+    path = tmp_path / "py_trace.json"
+    out = model.run({"image": IMAGE}, trace=path)
+    assert "out0" in out
+    with open(path) as f:
+        trace = json.load(f)
+    plan = model.plan(input_shapes={"image": list(IMAGE.shape)})
+    steps = [e for e in trace["traceEvents"] if e["ph"] == "X"]
+    assert [e["name"] for e in steps] == [s["name"] for s in _cli_steps(tmp_path, small_graph)]
+    assert len(steps) == plan["num_steps"]
+    planned = [sum(e["args"].values()) for e in trace["traceEvents"]
+               if e["ph"] == "C" and e["name"] == PLANNED_COUNTER]
+    assert max(planned) == model.max_bytes_in_use() == plan["predicted_peak_bytes"]
+    assert _listing(tmp_path) == ["cli", "py_trace.json"]
+
+    for bad, words in ((tmp_path / "missing" / "t.json", ("trace", "missing")),
+                       (tmp_path, ("trace", "directory")), (42, ("trace",))):
+        with pytest.raises(pbmem.Error) as excinfo:
+            model.run({"image": IMAGE}, trace=bad)
+        assert_api_error(excinfo, *words)
+    with pytest.raises(pbmem.Error):  # a failed run writes no trace
+        model.run({"image": IMAGE[:, :, :, :3]}, trace=tmp_path / "failed.json")
+    assert _listing(tmp_path) == ["cli", "py_trace.json"]
+
+
+def _cli_steps(tmp_path, model):
+    directory = tmp_path / "cli"
+    directory.mkdir()
+    trace, _ = _traced_run(directory, model)
+    return [e for e in trace["traceEvents"] if e["ph"] == "X"]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-// `pbmem run --trace FILE.json`: a Chrome trace of one run in the Trace Event Format (loads in
-// chrome://tracing and Perfetto).
+// A Chrome trace of one run in the Trace Event Format (loads in chrome://tracing and Perfetto),
+// for `pbmem run --trace FILE.json` and Python's Model.run(..., trace=PATH).
 //
 // TraceRecorder is the session's StepObserver: it keeps one slot per step, sized when the run
 // starts, and stores the step's start and end times (steady clock, from the run's start) and the
@@ -21,7 +21,7 @@
 
 #include "runtime/model.h"
 
-namespace pbmem::cli {
+namespace pbmem {
 
 class TraceRecorder : public StepObserver {
  public:
@@ -34,6 +34,8 @@ class TraceRecorder : public StepObserver {
   // The trace of the last run; call after a successful run. `model_path` names the process
   // track.
   nlohmann::json trace_json(const std::string& model_path) const;
+  // trace_json() as compact text (invalid UTF-8 in node names replaced).
+  std::string trace_text(const std::string& model_path) const;
 
  private:
   struct StepTime {
@@ -48,4 +50,4 @@ class TraceRecorder : public StepObserver {
   std::vector<StepTime> times_;
 };
 
-}  // namespace pbmem::cli
+}  // namespace pbmem

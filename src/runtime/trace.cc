@@ -1,9 +1,9 @@
 // The Chrome trace of a run: see trace.h for what is recorded and how it is laid out.
-#include "cli/trace.h"
+#include "runtime/trace.h"
 
 #include <algorithm>
 
-namespace pbmem::cli {
+namespace pbmem {
 
 namespace {
 
@@ -94,4 +94,8 @@ nlohmann::json TraceRecorder::trace_json(const std::string& model_path) const {
             {"peak_node", plan.peak_node}}}};
 }
 
-}  // namespace pbmem::cli
+std::string TraceRecorder::trace_text(const std::string& model_path) const {
+  return trace_json(model_path).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace pbmem
