@@ -396,6 +396,40 @@ def hand_written_sections(path):
         return [f.read()]
 
 
+# A fixed section (not measured): how to see one plan and one run in detail.
+REPORT_AND_TRACE_LINES = [
+    "## Memory report and trace", "",
+    "`pbmem report MODEL [--batch N] [--input-shape NAME=d0,d1,...] -o report.html` writes one "
+    "self-contained HTML page (inline CSS and SVG: no scripts, fonts or images from elsewhere) "
+    "about the runtime's plan for those shapes (batch 1 where the first dimension is unknown "
+    "and no --batch is given):",
+    "",
+    "- a header: model, file size, input shapes, the predicted peak and its parts, the arena "
+    "against the live-bytes lower bound, the op order and the planner that won;",
+    "- a plot of the planned bytes in use per schedule step, stacked: packed weights, scratch "
+    "and graph outputs (held through the run) and the live activations, with the arena's top "
+    "(the predicted peak) dashed and the busiest step marked with its node (the same "
+    "`peak_step` and `peak_node` as `pbmem plan --json`); hovering a step names its node;",
+    "- the largest tensors live at that step: bytes, shape, lifetime, the node that produced "
+    "it and the nodes that read its buffer (views and in-place outputs keep it live);",
+    "- the weights by layer: packed (allocated, counted in the peak) and mapped (read in place "
+    "from the file), largest first, with each layer's share;",
+    "- the largest batch that fits 64 MiB to 2 GiB, from `fit` (or why there is none).",
+    "",
+    "![pbmem report of MobileNetV2 at batch 1](report_screenshot.png)",
+    "",
+    "`pbmem run MODEL ... --trace trace.json` writes a Chrome trace of the run (Trace Event "
+    "Format: open it in `chrome://tracing` or Perfetto) after the run succeeded: one complete "
+    "event per step on one track (name = node, category = op; arguments: output shapes and "
+    "bytes, live activation bytes), a stacked counter `planned bytes` (packed weights, "
+    "scratch, I/O, live activations, rest of the arena) whose sum is what the allocators hold "
+    "(its maximum is `max_bytes_in_use`), and a counter `bytes_in_use` with the accountant's "
+    "value after each step. Without `--trace` the run loop only tests a null observer pointer; "
+    "with it, each step reads the clock twice and nothing is formatted until the run is over.",
+    "",
+]
+
+
 def write_markdown(data, path, chart_path):
     failures = {}
     table = main_table(data, failures)
@@ -463,7 +497,8 @@ def write_markdown(data, path, chart_path):
         (output_check_lines(data) or ["- no comparison available"]) + [
         "", "## What TensorFlow reports through its own API", ""] + \
         (tf_api_lines(data) or ["- no TF run succeeded"]) + [
-        "", "## Notes and failures", ""] + failure_lines(data, failures) + [""] + hand_written_sections(path)
+        ""] + REPORT_AND_TRACE_LINES + [
+        "## Notes and failures", ""] + failure_lines(data, failures) + [""] + hand_written_sections(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as f:
         f.write("\n".join(lines))

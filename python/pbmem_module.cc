@@ -25,6 +25,7 @@
 #include "kernels/kernel.h"
 #include "runtime/fit.h"
 #include "runtime/model.h"
+#include "runtime/trace.h"
 
 namespace py = pybind11;
 
@@ -220,9 +221,11 @@ class PyModel {
   }
 
   // feeds: name -> array-like; outputs: names (empty: the graph's sinks); input_shapes: name ->
-  // dims. __init__.py has checked the argument types.
+  // dims. __init__.py has checked the argument types. With trace_text, the run is traced and
+  // its Chrome trace (runtime/trace.h) returned there.
   py::dict run(const py::dict& feeds, const std::vector<std::string>& outputs,
-               const std::map<std::string, std::vector<int64_t>>& input_shapes) {
+               const std::map<std::string, std::vector<int64_t>>& input_shapes,
+               std::string* trace_text = nullptr) {
     std::map<std::string, Tensor> tensors;
     for (const auto& item : feeds) {
       std::string name = py::cast<std::string>(item.first);
@@ -232,10 +235,14 @@ class PyModel {
     // Held until the outputs are copied: the next run() overwrites the session's output buffers.
     std::unique_lock<std::mutex> lock(cached.mutex, std::defer_lock);
     Result<std::map<std::string, Tensor>> results = Status(StatusCode::kInternal, "not run");
+    TraceRecorder recorder(*cached.session);
+    RunOptions run_options;
+    if (trace_text) run_options.observer = &recorder;
     {
       py::gil_scoped_release release;
       lock.lock();
-      results = cached.session->run(tensors);
+      results = cached.session->run(tensors, run_options);
+      if (results.ok() && trace_text) *trace_text = recorder.trace_text(model_->path());
     }
     if (!results.ok()) raise(results.status());
     py::dict out;
@@ -505,6 +512,17 @@ PYBIND11_MODULE(_pbmem, m) {
           [](PyModel& self, const py::dict& feeds, const std::vector<std::string>& outputs,
              const std::map<std::string, std::vector<int64_t>>& input_shapes) {
             return guarded([&] { return self.run(feeds, outputs, input_shapes); });
+          },
+          py::arg("feeds"), py::arg("outputs"), py::arg("input_shapes"))
+      .def(
+          "run_traced",
+          [](PyModel& self, const py::dict& feeds, const std::vector<std::string>& outputs,
+             const std::map<std::string, std::vector<int64_t>>& input_shapes) {
+            return guarded([&] {
+              std::string trace;
+              py::dict out = self.run(feeds, outputs, input_shapes, &trace);
+              return py::make_tuple(out, py::str(trace));
+            });
           },
           py::arg("feeds"), py::arg("outputs"), py::arg("input_shapes"))
       .def(

@@ -23,6 +23,8 @@ APT_PACKAGES=(
   libgmock-dev
   clang
   "libclang-rt-14-dev|libclang-rt-dev"
+  # Headless browser for tests/py/test_report_browser.py (renders `pbmem report` pages).
+  chromium
 )
 
 PIP_PACKAGES=(

@@ -13,6 +13,7 @@ NumPy arrays keyed by the names they were requested with. See docs/PYTHON_API.md
 """
 import collections
 import collections.abc
+import contextlib
 import os
 
 from . import _pbmem
@@ -92,6 +93,37 @@ def _memory_limit(value, what, allow_none):
     return _int_in_range(value, what, low, _MAX_BYTES, rule)
 
 
+def _trace_path(trace):
+    """trace= as a path whose directory exists and that is not a directory (checked before the
+    run, so a bad path costs no run)."""
+    try:
+        path = os.fspath(trace)
+    except TypeError:
+        raise Error(f"trace must be a file path, got {type(trace).__name__}") from None
+    if not isinstance(path, str) or not path:
+        raise Error(f"trace must be a non-empty file path, got {trace!r}")
+    parent = os.path.dirname(path)
+    if parent and not os.path.isdir(parent):
+        raise Error(f"trace '{path}': directory '{parent}' does not exist")
+    if os.path.isdir(path):
+        raise Error(f"trace '{path}' is a directory; give a file name such as "
+                    f"{os.path.join(path, 'trace.json')}")
+    return path
+
+
+def _write_atomically(path, text, what):
+    """Writes next to `path` and renames over it: a reader never sees half a file."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise Error(f"{what} '{path}': cannot write: {e.strerror or e}") from None
+
+
 class Model:
     """A loaded model. Create it with pbmem.load()."""
 
@@ -120,13 +152,21 @@ class Model:
         """The default outputs (the graph's sinks)."""
         return _specs(self._impl.outputs())
 
-    def run(self, feeds, outputs=None, input_shapes=None):
+    def run(self, feeds, outputs=None, input_shapes=None, trace=None):
         """Runs the model. feeds: dict name ("x" or "x:0") -> array-like of the input's dtype.
-        outputs: names to compute (default: the sinks). Returns {name: numpy array}."""
+        outputs: names to compute (default: the sinks). Returns {name: numpy array}.
+        trace: a file path; after a successful run, a Chrome trace of it is written there (as
+        `pbmem run --trace`: one event per op, bytes in use as counters)."""
         if not isinstance(feeds, collections.abc.Mapping):
             raise Error(f"feeds must be a dict name -> array, got {type(feeds).__name__}")
         feed_dict = {_check_name(name, "each feed name"): value for name, value in feeds.items()}
-        return self._impl.run(feed_dict, _output_names(outputs), _input_shapes(input_shapes))
+        if trace is None:
+            return self._impl.run(feed_dict, _output_names(outputs), _input_shapes(input_shapes))
+        path = _trace_path(trace)
+        out, text = self._impl.run_traced(feed_dict, _output_names(outputs),
+                                          _input_shapes(input_shapes))
+        _write_atomically(path, text, "trace")
+        return out
 
     def plan(self, input_shapes=None, batch=None, outputs=None):
         """Prepares for these input shapes without running and returns the memory plan (a dict

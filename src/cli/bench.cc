@@ -102,7 +102,7 @@ Status bench_command(const BenchArgs& args) {
   PBMEM_RETURN_IF_ERROR(check_flags(args));
   int64_t batch = 0;
   if (args.has_batch) {
-    PBMEM_ASSIGN_OR_RETURN(batch, parse_batch(args.batch));
+    PBMEM_ASSIGN_OR_RETURN(batch, parse_batch_flag(args.batch));
   }
   Clock::time_point load_start = Clock::now();
   PBMEM_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, Model::load(args.model));

@@ -24,6 +24,7 @@ struct RunArgs {
   std::vector<std::string> input_shapes;  // NAME=d0,d1,...
   std::string output_dir;
   std::string stats_json;  // write the run's memory stats here (JSON)
+  std::string trace;       // write a Chrome trace of the run here (JSON)
   int threads = 0;
   std::string memory_limit;  // --memory-limit SIZE as given
   bool has_memory_limit = false;
@@ -59,6 +60,17 @@ struct BenchArgs {
 };
 // Times load and repeated runs on random inputs: median/p10/p90 latency, throughput, GFLOP/s.
 Status bench_command(const BenchArgs& args);
+
+struct ReportArgs {
+  std::string model;
+  std::vector<std::string> input_shapes;  // NAME=d0,d1,...
+  std::string batch;                      // --batch N as given (default: 1 where needed)
+  bool has_batch = false;
+  std::string out;                        // the HTML file to write
+  int threads = 0;
+};
+// Plans the model for the given shapes and writes one self-contained HTML memory report.
+Status report_command(const ReportArgs& args);
 
 struct FitArgs {
   std::string model;

@@ -105,8 +105,7 @@ Result<std::map<std::string, Shape>> parse_input_shapes(const Model& model,
   return shapes;
 }
 
-// CLI11 would saturate "99999999999999999999": parse the digits ourselves.
-Result<int64_t> parse_batch(const std::string& text) {
+Result<int64_t> parse_batch_flag(const std::string& text) {
   constexpr int64_t kBase = 10;
   int64_t value = 0;
   bool valid = !text.empty();
@@ -123,23 +122,29 @@ Result<int64_t> parse_batch(const std::string& text) {
   return value;
 }
 
-Status apply_batch(const Model& model, int64_t batch, std::map<std::string, Shape>* shapes) {
-  bool any_unknown_batch = false;
+static bool has_unknown_first_dim(const TensorSpec& spec) {
+  return !spec.has_default && spec.shape.known_rank() && spec.shape.rank() > 0 &&
+         spec.shape.dim(0) == kUnknownDim;
+}
+
+bool has_unknown_batch(const Model& model) {
   for (const TensorSpec& spec : model.inputs()) {
-    if (spec.has_default || !spec.shape.known_rank() || spec.shape.rank() == 0 ||
-        spec.shape.dim(0) != kUnknownDim) {
-      continue;
-    }
-    any_unknown_batch = true;
-    if (shapes->count(spec.name)) continue;
-    Shape shape = spec.shape;
-    shape.dim(0) = batch;
-    (*shapes)[spec.name] = shape;
+    if (has_unknown_first_dim(spec)) return true;
   }
-  if (!any_unknown_batch) {
+  return false;
+}
+
+Status apply_batch(const Model& model, int64_t batch, std::map<std::string, Shape>* shapes) {
+  if (!has_unknown_batch(model)) {
     return invalid_argument("--batch ", batch, ": no input of '", model.path(),
                             "' has an unknown first dimension (", list_inputs(model),
                             "); give shapes with --input-shape NAME=d0,d1,... instead");
+  }
+  for (const TensorSpec& spec : model.inputs()) {
+    if (!has_unknown_first_dim(spec) || shapes->count(spec.name)) continue;
+    Shape shape = spec.shape;
+    shape.dim(0) = batch;
+    (*shapes)[spec.name] = shape;
   }
   return ok_status();
 }

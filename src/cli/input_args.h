@@ -40,11 +40,17 @@ Result<TensorSpec> find_input(const Model& model, const std::string& flag,
 Result<std::map<std::string, Shape>> parse_input_shapes(const Model& model,
                                                         const std::vector<std::string>& texts);
 
-// `--batch N` as text: a plain decimal number in [1, 2^63).
-Result<int64_t> parse_batch(const std::string& text);
+// `--batch N` as typed: a plain decimal number in [1, 2^63) (CLI11 would saturate
+// "99999999999999999999").
+Result<int64_t> parse_batch_flag(const std::string& text);
+
+// True when some required input (no default) has an unknown first dim: --batch applies to it.
+bool has_unknown_batch(const Model& model);
 
 // --batch N: every required input (no default) whose first dim is unknown gets N there, unless
-// `shapes` already has its shape. Error if no input has an unknown first dim.
+// `shapes` (from --input-shape) already has its shape. Fails when no input has an unknown
+// first dim. Other unknown dims stay unknown (Session::plan then says which input needs a
+// concrete shape).
 Status apply_batch(const Model& model, int64_t batch, std::map<std::string, Shape>* shapes);
 
 }  // namespace pbmem::cli

@@ -1,6 +1,6 @@
-// The `pbmem` command line: inspect, run, plan, fit, bench, example, ops. Every failure — a bad
-// file, a failed run, even an unexpected exception — ends as one line "pbmem: error: <message>"
-// on stderr and exit code 1.
+// The `pbmem` command line: inspect, run, plan, fit, bench, report, example, ops. Every
+// failure — a bad flag, a bad file, a failed run, even an unexpected exception — ends as one
+// line "pbmem: error: <message>" on stderr and exit code 1.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
@@ -145,6 +145,9 @@ int run_cli(int argc, char** argv) {
                   "NAME=d0,d1,...: concrete shape for an input with unknown dims");
   run->add_option("--stats-json", run_args.stats_json,
                   "Write the run's memory stats (max_bytes_in_use, ..., by_category) as JSON");
+  run->add_option("--trace", run_args.trace,
+                  "Write a Chrome trace of the run (chrome://tracing, Perfetto): one event per "
+                  "op, bytes in use as counters");
   run->add_option("--threads", run_args.threads, "Worker threads (0 = all cores)");
   CLI::Option* run_limit = run->add_option("--memory-limit", run_args.memory_limit, kMemoryLimitHelp);
 
@@ -188,6 +191,18 @@ int run_cli(int argc, char** argv) {
   bench->add_flag("--json", bench_args.json, "Print JSON instead of text");
   bench->add_flag("--no-fuse", bench_args.no_fuse,
                   "Run every op on its own (no conv/matmul epilogue fusion), for comparison");
+
+  ReportArgs report_args;
+  CLI::App* report = app.add_subcommand(
+      "report", "Write a self-contained HTML memory report: plan plot, live tensors, weights, fit");
+  report->add_option("model", report_args.model, "Frozen GraphDef (.pb)");
+  report->add_option("--input-shape", report_args.input_shapes,
+                     "NAME=d0,d1,...: concrete shape for an input (overrides --batch)");
+  CLI::Option* report_batch = report->add_option(
+      "--batch", report_args.batch,
+      "N: the first dim of every input whose first dim is unknown (default 1)");
+  report->add_option("--out,-o", report_args.out, "The HTML file to write")->required();
+  report->add_option("--threads", report_args.threads, "Worker threads (0 = all cores)");
 
   std::string example_path;
   std::string example_seed_text = std::to_string(kDefaultExampleSeed);
@@ -233,12 +248,20 @@ int run_cli(int argc, char** argv) {
     bench_args.has_batch = bench_batch->count() > 0;
     return finish(bench_command(bench_args));
   }
+  if (report->parsed()) {
+    std::vector<std::string> no_outputs;
+    recover_model_positional(*report, &report_args.model, {&report_args.input_shapes},
+                             &no_outputs);
+    if (report_args.model.empty()) return fail("report: the MODEL argument is required");
+    report_args.has_batch = report_batch->count() > 0;
+    return finish(report_command(report_args));
+  }
   if (example->parsed()) {
     Result<uint64_t> seed = parse_seed(example_seed_text);
     return finish(seed.ok() ? example_command(example_path, *seed) : seed.status());
   }
   if (ops->parsed()) return finish(ops_command());
-  return fail("a subcommand is required (inspect, run, plan, fit, bench, example, ops)");
+  return fail("a subcommand is required (inspect, run, plan, fit, bench, report, example, ops)");
 }
 
 }  // namespace

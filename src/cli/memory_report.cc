@@ -225,11 +225,16 @@ std::string run_summary_line(const SessionStats& stats, const MemoryPlanReport& 
 }
 
 Status write_json_file(const std::string& path, const nlohmann::json& value) {
+  return write_text_file(
+      path, value.dump(kJsonIndent, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+}
+
+Status write_text_file(const std::string& path, const std::string& text) {
   std::string tmp = str_cat(path, ".tmp", static_cast<long long>(getpid()));
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     if (!out) return io_error("cannot write '", tmp, "'");
-    out << value.dump(kJsonIndent, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+    out << text;
     out.flush();
     if (!out) {
       std::error_code ignored;

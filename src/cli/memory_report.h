@@ -41,5 +41,7 @@ std::string run_summary_line(const SessionStats& stats, const MemoryPlanReport& 
 // Writes `value` to a temporary file next to `path` and renames it over `path`, so a reader
 // never sees a half-written file.
 Status write_json_file(const std::string& path, const nlohmann::json& value);
+// The same for any text (an HTML report).
+Status write_text_file(const std::string& path, const std::string& text);
 
 }  // namespace pbmem::cli

@@ -41,7 +41,7 @@ Status plan_command(const PlanArgs& args) {
   }
   int64_t batch = 0;
   if (args.has_batch) {
-    PBMEM_ASSIGN_OR_RETURN(batch, parse_batch(args.batch));
+    PBMEM_ASSIGN_OR_RETURN(batch, parse_batch_flag(args.batch));
   }
   PBMEM_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, Model::load(args.model));
   PBMEM_ASSIGN_OR_RETURN(auto shapes, parse_input_shapes(*model, args.input_shapes));

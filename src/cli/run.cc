@@ -1,5 +1,6 @@
 // `pbmem run MODEL --input NAME=FILE.npy ... [--output NAME[=FILE.npy] ...] [--output-dir DIR]
-// [--input-shape NAME=d0,d1,...] [--stats-json FILE] [--threads N] [--memory-limit SIZE]`.
+// [--input-shape NAME=d0,d1,...] [--stats-json FILE] [--trace FILE.json] [--threads N]
+// [--memory-limit SIZE]`.
 //
 // Every flag is validated before the model runs, and output files are written only after the
 // whole run succeeded, so a failure never leaves a partial set of outputs behind. After a run, a
@@ -15,6 +16,7 @@
 #include "cli/memory_report.h"
 #include "io/npy.h"
 #include "runtime/model.h"
+#include "runtime/trace.h"
 
 namespace pbmem::cli {
 
@@ -170,26 +172,39 @@ Status write_outputs(const std::vector<std::pair<std::string, std::string>>& fil
   return ok_status();
 }
 
-// --stats-json FILE: its directory must exist, and it must be neither a directory nor one of the
-// output files.
+// --stats-json / --trace FILE: its directory must exist, and it must be neither a directory nor
+// one of the output files.
 Status check_stats_path(const std::string& path,
-                        const std::vector<std::pair<std::string, std::string>>& files) {
+                        const std::vector<std::pair<std::string, std::string>>& files,
+                        const char* flag = "--stats-json") {
   if (path.empty()) return ok_status();
   std::error_code ec;
   fs::path parent = fs::path(path).parent_path();
   if (!parent.empty() && !fs::is_directory(parent, ec)) {
-    return invalid_argument("--stats-json '", path, "': directory '", parent.string(),
+    return invalid_argument(flag, " '", path, "': directory '", parent.string(),
                             "' does not exist");
   }
   if (fs::is_directory(path, ec)) {
-    return invalid_argument("--stats-json '", path, "' is a directory");
+    return invalid_argument(flag, " '", path, "' is a directory");
   }
   std::string key = fs::path(path).lexically_normal().string();
   for (const auto& [name, file] : files) {
     if (fs::path(file).lexically_normal().string() == key) {
-      return invalid_argument("--stats-json '", path, "' is also where output '", name,
+      return invalid_argument(flag, " '", path, "' is also where output '", name,
                               "' would be written");
     }
+  }
+  return ok_status();
+}
+
+// --trace FILE.json: checked like --stats-json, and not the stats file itself.
+Status check_trace_path(const RunArgs& args,
+                        const std::vector<std::pair<std::string, std::string>>& files) {
+  if (args.trace.empty()) return ok_status();
+  PBMEM_RETURN_IF_ERROR(check_stats_path(args.trace, files, "--trace"));
+  if (!args.stats_json.empty() && fs::path(args.trace).lexically_normal() ==
+                                      fs::path(args.stats_json).lexically_normal()) {
+    return invalid_argument("--trace '", args.trace, "' is also the --stats-json file");
   }
   return ok_status();
 }
@@ -231,8 +246,12 @@ Status run_command(const RunArgs& args) {
   const std::vector<std::string>& names = session->output_names();
   PBMEM_ASSIGN_OR_RETURN(auto files, destinations(names, plan, args.output_dir));
   PBMEM_RETURN_IF_ERROR(check_stats_path(args.stats_json, files));
+  PBMEM_RETURN_IF_ERROR(check_trace_path(args, files));
 
-  PBMEM_ASSIGN_OR_RETURN(auto results, session->run(feeds.tensors));
+  TraceRecorder trace(*session);
+  RunOptions run_options;
+  if (!args.trace.empty()) run_options.observer = &trace;
+  PBMEM_ASSIGN_OR_RETURN(auto results, session->run(feeds.tensors, run_options));
   for (const std::string& name : names) {
     auto it = results.find(name);
     if (it == results.end())
@@ -240,6 +259,11 @@ Status run_command(const RunArgs& args) {
     print_tensor_summary(name, it->second);
   }
   PBMEM_RETURN_IF_ERROR(write_outputs(files, results, args.output_dir));
+  if (!args.trace.empty()) {
+    Status written = write_json_file(args.trace, trace.trace_json(model->path()));
+    if (!written.ok()) return written.with_context("--trace");
+    std::printf("wrote %s\n", args.trace.c_str());
+  }
   return report_memory(*session, args.stats_json);
 }
 

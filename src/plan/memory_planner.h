@@ -190,6 +190,11 @@ inline int64_t live_bytes_lower_bound(const std::vector<UsageRecord>& records) {
   return live_bytes_peak(records).bytes;
 }
 
+// The aligned bytes of planned records (alias_of < 0) live at each step 0..num_steps-1, the
+// series whose maximum live_bytes_peak() finds (same skipping and saturation rules). Parts of
+// lifetimes outside [0, num_steps) are ignored. Difference array, O(n + num_steps).
+std::vector<int64_t> live_bytes_per_step(const std::vector<UsageRecord>& records, int num_steps);
+
 // ASCII picture of a plan (like TFLite Micro's PrintMemoryPlan): a header line with the arena
 // size and the lower bound, a legend line per record ("  a (10): 4096 bytes at 8192, steps
 // 3..7"), then one line per step, "step 3 |..aaa11...| 4096" (the bytes live at the step), the

@@ -128,6 +128,25 @@ LiveBytesPeak live_bytes_peak(const std::vector<UsageRecord>& records) {
   return peak;
 }
 
+std::vector<int64_t> live_bytes_per_step(const std::vector<UsageRecord>& records, int num_steps) {
+  if (num_steps <= 0) return {};
+  const size_t n = static_cast<size_t>(num_steps);
+  std::vector<__int128> delta(n + 1, 0);
+  for (const UsageRecord& r : records) {
+    int64_t aligned = 0;
+    if (!usable_root(r, &aligned) || aligned == 0 || r.first_step >= num_steps) continue;
+    delta[static_cast<size_t>(r.first_step)] += aligned;
+    delta[std::min(n, static_cast<size_t>(r.last_step) + 1)] -= aligned;
+  }
+  std::vector<int64_t> live(n, 0);
+  __int128 running = 0;
+  for (size_t step = 0; step < n; ++step) {
+    running += delta[step];
+    live[step] = saturate(running);
+  }
+  return live;
+}
+
 std::string dump_plan_ascii(const std::vector<UsageRecord>& records, int width) {
   width = std::clamp(width, 1, kMaxDumpWidth);
   const int n = static_cast<int>(records.size());

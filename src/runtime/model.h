@@ -111,6 +111,32 @@ struct LiveTensor {
   int64_t bytes = 0;
   int first_step = 0;
   int last_step = 0;
+  std::string producer;  // the producing node
+  Shape shape;
+  // Nodes that read its buffer, in step order: the tensor itself, views of it and outputs
+  // written over it in place (these keep the buffer live until last_step).
+  std::vector<std::string> consumers;
+};
+
+// One step of the plan's schedule (MemoryPlanReport::steps[i] runs at step i).
+struct PlanStep {
+  std::string node;
+  std::string op;
+  // Aligned bytes of the arena's buffers live at this step; the maximum over the steps is
+  // lower_bound_bytes, first reached at peak_step.
+  int64_t live_bytes = 0;
+  bool alias_only = false;  // a view of its input: nothing runs
+  std::vector<Shape> output_shapes;
+  int64_t output_bytes = 0;
+};
+
+// The weights a layer (a run-time node) holds: packed copies we allocated while preparing it
+// (reordered, realigned, folded constants it reads) and weights it reads in place from the file.
+struct LayerWeights {
+  std::string node;
+  std::string op;
+  int64_t packed_bytes = 0;
+  int64_t mapped_bytes = 0;
 };
 
 // The static memory plan of a session for one set of input shapes (before running).
@@ -137,6 +163,11 @@ struct MemoryPlanReport {
   std::vector<LiveTensor> live_at_peak; // largest first
   std::vector<std::pair<std::string, Shape>> input_shapes;
   std::string ascii_plan;               // one line per step (see plan/memory_planner.h)
+  std::string planner;                  // the arena planner that won, e.g. "best-of(greedy...)"
+  std::vector<PlanStep> steps;          // num_steps entries, in run order
+  // Largest (packed + mapped) first; packed sums to weights_packed_bytes and mapped to
+  // weights_mapped_bytes.
+  std::vector<LayerWeights> weights_by_layer;
 };
 
 // Per-run stats (reset at each run's start) and lifetime stats of a session's allocations.
@@ -146,6 +177,21 @@ struct SessionStats {
   CategoryBytes run_peak_by_category{};
   int64_t predicted_peak_bytes = 0;
   int64_t weights_mapped_bytes = 0;
+};
+
+// Watches a run step by step (e.g. to time each op for a trace). Called on the running thread
+// between steps; the session itself does no extra work when no observer is given.
+class StepObserver {
+ public:
+  virtual ~StepObserver() = default;
+  // Once per run, before the first step; num_steps is last_plan().num_steps.
+  virtual void run_started(int num_steps) = 0;
+  virtual void step_started(int step) = 0;
+  virtual void step_finished(int step) = 0;
+};
+
+struct RunOptions {
+  StepObserver* observer = nullptr;  // not owned; must outlive the run
 };
 
 class Session {
@@ -162,6 +208,8 @@ class Session {
   // Output tensors live in the session's pooled I/O buffers: the next run() overwrites them
   // (clone() what you keep). Nothing is allocated after the first run for a shape.
   Result<std::map<std::string, Tensor>> run(const std::map<std::string, Tensor>& inputs);
+  Result<std::map<std::string, Tensor>> run(const std::map<std::string, Tensor>& inputs,
+                                            const RunOptions& run_options);
 
   const std::vector<std::string>& output_names() const;
 

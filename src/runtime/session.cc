@@ -116,7 +116,7 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> mo
   return session;
 }
 
-Status Session::Impl::execute(const std::vector<const Tensor*>& fed) {
+Status Session::Impl::execute(const std::vector<const Tensor*>& fed, StepObserver* observer) {
   const Graph& graph = model->graph();
   account->begin_run();
   // A kernel that allocates while running is counted (and refused over the limit) as "other".
@@ -124,22 +124,26 @@ Status Session::Impl::execute(const std::vector<const Tensor*>& fed) {
   for (size_t k = 0; k < fed_nodes.size(); ++k) {
     if (fed[k]) values[static_cast<size_t>(fed_nodes[k])][0].assign_view(*fed[k], fed[k]->shape());
   }
-  for (const Step& step : steps) {
+  if (observer) observer->run_started(static_cast<int>(steps.size()));
+  for (size_t k = 0; k < steps.size(); ++k) {
+    const Step& step = steps[k];
     const Node& node = graph.node(step.node);
+    if (observer) observer->step_started(static_cast<int>(k));
     if (step.alias_only) {
       step.outputs[0]->assign_view(*step.inputs[static_cast<size_t>(step.alias_input)],
                                    infos[static_cast<size_t>(step.node)][0].shape);
-      continue;
+    } else {
+      RunContext ctx(node, step.inputs, step.outputs, scratch.get(), scratch_bytes);
+      ctx.set_memory_account(account.get());
+      Status status = kernels[static_cast<size_t>(step.node)]->run(ctx);
+      if (status.code() == StatusCode::kResourceExhausted) {
+        // The plan fitted; this kernel asked for more while running. Nothing it got is kept.
+        return status.with_context(str_cat("running node '", node.name, "' (", node.op,
+                                           "), which allocated beyond the plan at run time"));
+      }
+      PBMEM_RETURN_IF_ERROR(status);
     }
-    RunContext ctx(node, step.inputs, step.outputs, scratch.get(), scratch_bytes);
-    ctx.set_memory_account(account.get());
-    Status status = kernels[static_cast<size_t>(step.node)]->run(ctx);
-    if (status.code() == StatusCode::kResourceExhausted) {
-      // The plan fitted; this kernel asked for more while running. Nothing it got is kept.
-      return status.with_context(str_cat("running node '", node.name, "' (", node.op,
-                                         "), which allocated beyond the plan at run time"));
-    }
-    PBMEM_RETURN_IF_ERROR(status);
+    if (observer) observer->step_finished(static_cast<int>(k));
   }
   return ok_status();
 }
@@ -208,6 +212,11 @@ static bool same_specs(const std::vector<FedSpec>& a, const std::vector<FedSpec>
 }
 
 Result<std::map<std::string, Tensor>> Session::run(const std::map<std::string, Tensor>& inputs) {
+  return run(inputs, RunOptions());
+}
+
+Result<std::map<std::string, Tensor>> Session::run(const std::map<std::string, Tensor>& inputs,
+                                                   const RunOptions& run_options) {
   Impl& s = *impl_;
 #ifdef _OPENMP
   omp_set_num_threads(s.num_threads);
@@ -222,7 +231,7 @@ Result<std::map<std::string, Tensor>> Session::run(const std::map<std::string, T
   }
   PBMEM_RETURN_IF_ERROR(check_all_fed(s, specs));
   if (!s.prepared || !same_specs(specs, s.prepared_specs)) PBMEM_RETURN_IF_ERROR(prepare_within_limit(*this, s, specs));
-  PBMEM_RETURN_IF_ERROR(s.execute(fed));
+  PBMEM_RETURN_IF_ERROR(s.execute(fed, run_options.observer));
   std::map<std::string, Tensor> results;
   for (size_t k = 0; k < s.output_refs.size(); ++k) {
     const TensorRef& ref = s.output_refs[k];

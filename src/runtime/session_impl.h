@@ -8,6 +8,7 @@
 
 #include "memory/allocator.h"
 #include "runtime/fusion.h"
+#include "plan/memory_planner.h"
 #include "runtime/model.h"
 
 namespace pbmem {
@@ -62,16 +63,22 @@ struct Session::Impl {
   // deterministic and the limit fixed, so a retry fails at once instead of re-planning.
   std::vector<FedSpec> refused_specs;
   Status refused_status;
+  // Bytes of weights_packed that preparing each node left allocated (net of the folded
+  // constants that later consumers released), by node index.
+  std::vector<int64_t> packed_by_node;
 
   Status prepare(const std::vector<FedSpec>& specs, PrepareMode mode = PrepareMode::kRun);
   // Specs of every fed input for plan()/predict() from named shapes.
   Result<std::vector<FedSpec>> specs_for_shapes(const std::map<std::string, Shape>& input_shapes) const;
-  // Binds fed tensors and runs every step.
-  Status execute(const std::vector<const Tensor*>& fed);
+  // Binds fed tensors and runs every step; `observer` (may be null) sees each step.
+  Status execute(const std::vector<const Tensor*>& fed, StepObserver* observer);
 
  private:
   Status infer_all(const std::vector<FedSpec>& specs, std::vector<int>* run_nodes);
   Status plan_memory(const std::vector<int>& run_nodes, PrepareMode mode);
+  // Once plan_memory has the order and the planner's records: report.steps (live bytes per
+  // step), weights_mapped_bytes and weights_by_layer (session_report.cc).
+  void describe_steps_and_weights(const std::vector<int>& order, const std::vector<UsageRecord>& records);
 };
 
 // prepare(specs, kRun), and when the plan exceeds the memory limit an error a user can act on:

@@ -133,6 +133,12 @@ Status Session::Impl::infer_all(const std::vector<FedSpec>& specs, std::vector<i
     return static_cast<size_t>(ref.port) < flags.size() && flags[static_cast<size_t>(ref.port)];
   };
   for (const TensorRef& ref : output_refs) mark_needed(ref);
+  // What each node leaves in weights_packed: what preparing it allocated, less its folded
+  // outputs that later consumers released (the report's weights by layer).
+  packed_by_node.assign(num_nodes, 0);
+  auto packed_in_use = [&] {
+    return account->bytes_in_use_by_category()[static_cast<int>(MemoryCategory::kWeightsPacked)];
+  };
 
   for (int index : constants_before_first_use(graph, schedule)) {
     const Node& node = graph.node(index);
@@ -145,7 +151,9 @@ Status Session::Impl::infer_all(const std::vector<FedSpec>& specs, std::vector<i
       continue;  // bound at run time
     }
     PBMEM_ASSIGN_OR_RETURN(auto inputs, gather_inputs(node, infos));
+    const int64_t packed_before = packed_in_use();
     PBMEM_RETURN_IF_ERROR(infer_node(kernel, node, inputs, params, &outputs));
+    packed_by_node[static_cast<size_t>(index)] += packed_in_use() - packed_before;
     bool read_file = false;
     for (const TensorInfo* in : inputs) {
       read_file |= file && in->value && in->value->valid() && file->contains(in->value->raw_data());
@@ -159,7 +167,9 @@ Status Session::Impl::infer_all(const std::vector<FedSpec>& specs, std::vector<i
       if (!all_const && kernel.needs_input_at_run(static_cast<int>(i))) mark_needed(ref);
       int& left = consumers_left[static_cast<size_t>(ref.node)][static_cast<size_t>(ref.port)];
       if (--left > 0 || is_needed(ref)) continue;
+      const int64_t packed_held = packed_in_use();
       infos[static_cast<size_t>(ref.node)][static_cast<size_t>(ref.port)].value.reset();
+      packed_by_node[static_cast<size_t>(ref.node)] -= packed_held - packed_in_use();
     }
   }
   return ok_status();
@@ -174,6 +184,9 @@ Status Session::Impl::prepare(const std::vector<FedSpec>& specs, PrepareMode mod
   scratch.reset();
   io_buffers.clear();
   report = MemoryPlanReport();
+  // Fresh kernels: re-preparing for new shapes would otherwise hold the old shapes' packed
+  // weights while packing the new ones (a higher peak) and blur what each layer holds.
+  for (int index : schedule) kernels[static_cast<size_t>(index)] = model->factory(index)();
 
   std::vector<int> run_nodes;
   {
@@ -373,6 +386,7 @@ Status Session::Impl::plan_memory(const std::vector<int>& run_nodes_in, PrepareM
   PBMEM_RETURN_IF_ERROR(planner.plan());
   PBMEM_RETURN_IF_ERROR(check_no_overlap(planner.records(), planner.arena_size()));
   report.arena_bytes = planner.arena_size();
+  report.planner = planner.name();
   // Scratch: one block, as large as the largest kernel's need (steps run one at a time).
   scratch_bytes = 0;
   for (int index : order) scratch_bytes = std::max(scratch_bytes, kernels[static_cast<size_t>(index)]->scratch_bytes());
@@ -390,31 +404,34 @@ Status Session::Impl::plan_memory(const std::vector<int>& run_nodes_in, PrepareM
   if (bound.step >= 0 && bound.step < static_cast<int>(order.size())) {
     report.peak_node = graph.node(order[static_cast<size_t>(bound.step)]).name;
   }
+  // Readers of each buffer (by root), in step order, to say why a buffer is live at the peak.
+  std::vector<std::vector<int>> readers(tensors.size());
+  for (int index : order) {
+    for (const TensorRef& ref : graph.node(index).inputs) {
+      int id = tensor_id(ref);
+      if (id < 0) continue;
+      std::vector<int>& list = readers[static_cast<size_t>(buffers.find(id))];
+      if (list.empty() || list.back() != index) list.push_back(index);
+    }
+  }
   for (size_t t = 0; t < tensors.size(); ++t) {
     if (planner_id[t] < 0) continue;
     const UsageRecord& r = records[static_cast<size_t>(planner_id[t])];
     if (r.first_step <= bound.step && bound.step <= r.last_step) {
       const Node& node = graph.node(tensors[t].node);
-      report.live_at_peak.push_back(LiveTensor{tensor_name(node, tensors[t].port), node.op, r.size, r.first_step, r.last_step});
+      LiveTensor live{tensor_name(node, tensors[t].port), node.op, r.size, r.first_step, r.last_step,
+                      node.name, infos[static_cast<size_t>(tensors[t].node)][static_cast<size_t>(tensors[t].port)].shape, {}};
+      for (int reader : readers[t]) live.consumers.push_back(graph.node(reader).name);
+      report.live_at_peak.push_back(std::move(live));
     }
   }
   std::sort(report.live_at_peak.begin(), report.live_at_peak.end(),
             [](const LiveTensor& a, const LiveTensor& b) { return a.bytes != b.bytes ? a.bytes > b.bytes : a.name < b.name; });
   if (mode == PrepareMode::kRun) report.ascii_plan = dump_plan_ascii(records);  // for people, not for fit
 
-  // Weights: mapped (viewed in the file) vs packed (allocated by us, accounted).
-  const auto& file = graph.file();
-  std::unordered_set<const void*> seen;
-  for (int index : order) {
-    for (const TensorRef& ref : graph.node(index).inputs) {
-      const auto& value = infos[static_cast<size_t>(ref.node)][static_cast<size_t>(ref.port)].value;
-      if (!value || !value->valid() || !seen.insert(value->raw_data()).second) continue;
-      if (file && file->contains(value->raw_data())) {
-        report.weights_mapped_bytes += static_cast<int64_t>(value->num_bytes());
-      }
-    }
-  }
+  // Weights: mapped (viewed in the file) vs packed (allocated by us, accounted), by layer.
   report.weights_packed_bytes = account->bytes_in_use_by_category()[static_cast<int>(MemoryCategory::kWeightsPacked)];
+  describe_steps_and_weights(order, records);
   report.predicted_peak_bytes = report.weights_packed_bytes + report.arena_bytes + report.scratch_bytes + report.io_bytes;
 
   // Nothing beyond the packed weights is allocated until the plan is known to fit the limit.
