@@ -171,6 +171,8 @@ class Kernel {
   // before infer(), and run() then writes the epilogue's result.
   virtual bool accepts_epilogue(const Epilogue& /*epilogue*/) const { return false; }
   virtual void set_epilogue(Epilogue /*epilogue*/) {}
+  // True for a node whose work a neighbouring node does (fusion): it is a view, never run.
+  virtual bool fused_away() const { return false; }
   // Fusion: may this node take over the zero padding of the Pad that produces its input 0?
   virtual bool accepts_input_padding() const { return false; }
   virtual void set_input_padding(InputPadding /*padding*/) {}

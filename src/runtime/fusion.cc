@@ -21,6 +21,7 @@ class FusedAwayKernel : public Kernel {
     return internal_error(ctx.node().describe(), ": fused into a neighbour, must not run");
   }
   int aliased_input() const override { return aliased_; }
+  bool fused_away() const override { return true; }
   bool needs_input_at_run(int input) const override { return input == aliased_; }
   bool foldable() const override { return false; }
 

@@ -98,13 +98,11 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> mo
     for (const std::string& m : missing) list += "\n  " + m;
     return unimplemented("the requested outputs need unsupported ops:", list);
   }
-  s.kernels.resize(static_cast<size_t>(graph.num_nodes()));
+  s.create_kernels();
   for (int index : s.schedule) {
-    s.kernels[static_cast<size_t>(index)] = model->factory(index)();
     const Node& node = graph.node(index);
     if (is_placeholder(node) || is_placeholder_with_default(node)) s.fed_nodes.push_back(index);
   }
-  if (options.fuse) s.fusion = fuse_epilogues(*model, s.schedule, s.output_refs, &s.kernels);
   for (const auto& [name, shape] : options.input_shapes) {
     auto ref = graph.resolve(name);
     if (!ref.ok()) return ref.status().with_context("input shape for '" + name + "'");
@@ -114,6 +112,13 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> mo
     }
   }
   return session;
+}
+
+void Session::Impl::create_kernels() {
+  kernels.clear();
+  kernels.resize(static_cast<size_t>(model->graph().num_nodes()));
+  for (int index : schedule) kernels[static_cast<size_t>(index)] = model->factory(index)();
+  fusion = options.fuse ? fuse_epilogues(*model, schedule, output_refs, &kernels) : FusionStats();
 }
 
 Status Session::Impl::execute(const std::vector<const Tensor*>& fed, StepObserver* observer) {

@@ -67,6 +67,8 @@ struct Session::Impl {
   // constants that later consumers released), by node index.
   std::vector<int64_t> packed_by_node;
 
+  // One kernel per scheduled node, with the fusion pass applied (runtime/fusion.h).
+  void create_kernels();
   Status prepare(const std::vector<FedSpec>& specs, PrepareMode mode = PrepareMode::kRun);
   // Specs of every fed input for plan()/predict() from named shapes.
   Result<std::vector<FedSpec>> specs_for_shapes(const std::map<std::string, Shape>& input_shapes) const;

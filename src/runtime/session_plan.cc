@@ -186,7 +186,7 @@ Status Session::Impl::prepare(const std::vector<FedSpec>& specs, PrepareMode mod
   report = MemoryPlanReport();
   // Fresh kernels: re-preparing for new shapes would otherwise hold the old shapes' packed
   // weights while packing the new ones (a higher peak) and blur what each layer holds.
-  for (int index : schedule) kernels[static_cast<size_t>(index)] = model->factory(index)();
+  create_kernels();
 
   std::vector<int> run_nodes;
   {
@@ -395,7 +395,9 @@ Status Session::Impl::plan_memory(const std::vector<int>& run_nodes_in, PrepareM
   // The report: totals, lower bound, the peak step and what is live there.
   const std::vector<UsageRecord>& records = planner.records();
   report.num_steps = static_cast<int>(order.size());
-  report.fused_nodes = fusion.fused_nodes;
+  // Counted on the kernels this plan runs with, so a plan without its fusions shows it.
+  report.fused_nodes = 0;
+  for (int index : order) report.fused_nodes += kernels[static_cast<size_t>(index)]->fused_away() ? 1 : 0;
   report.naive_bytes = 0;
   for (const UsageRecord& r : records) report.naive_bytes += aligned(r.size);
   LiveBytesPeak bound = live_bytes_peak(records);
