@@ -220,12 +220,20 @@ Result<std::map<std::string, Tensor>> Session::run(const std::map<std::string, T
   return run(inputs, RunOptions());
 }
 
+// Prepare (weight reorders, folding) and runs use the session's thread count, not OpenMP's
+// default of all cores.
+static void use_session_threads(const Session::Impl& s) {
+#ifdef _OPENMP
+  omp_set_num_threads(s.num_threads);
+#else
+  (void)s;
+#endif
+}
+
 Result<std::map<std::string, Tensor>> Session::run(const std::map<std::string, Tensor>& inputs,
                                                    const RunOptions& run_options) {
   Impl& s = *impl_;
-#ifdef _OPENMP
-  omp_set_num_threads(s.num_threads);
-#endif
+  use_session_threads(s);
   std::vector<const Tensor*> fed(s.fed_nodes.size(), nullptr);
   std::vector<FedSpec> specs(s.fed_nodes.size());
   for (const auto& [name, tensor] : inputs) {
@@ -281,6 +289,7 @@ Result<std::vector<FedSpec>> Session::Impl::specs_for_shapes(const std::map<std:
 
 Result<MemoryPlanReport> Session::plan(const std::map<std::string, Shape>& input_shapes) {
   Impl& s = *impl_;
+  use_session_threads(s);
   PBMEM_ASSIGN_OR_RETURN(std::vector<FedSpec> specs, s.specs_for_shapes(input_shapes));
   if (!s.prepared || !same_specs(specs, s.prepared_specs)) PBMEM_RETURN_IF_ERROR(prepare_within_limit(*this, s, specs));
   return s.report;
@@ -288,6 +297,7 @@ Result<MemoryPlanReport> Session::plan(const std::map<std::string, Shape>& input
 
 Result<MemoryPlanReport> Session::predict(const std::map<std::string, Shape>& input_shapes) {
   Impl& s = *impl_;
+  use_session_threads(s);
   PBMEM_ASSIGN_OR_RETURN(std::vector<FedSpec> specs, s.specs_for_shapes(input_shapes));
   PBMEM_RETURN_IF_ERROR(s.prepare(specs, PrepareMode::kPredict));
   return s.report;
