@@ -57,7 +57,8 @@ class ConvKernel : public Kernel {
     const Shape& output = ctx.outputs()[0].shape;
     prepared_data_shape_ = data;
     prepared_filter_shape_ = filter;
-    dnnl_.reset();
+    // Kept until the new op is built: its packed weights are reused when their layout holds.
+    std::unique_ptr<dnnl::DnnlOp> replaced = std::move(dnnl_);
     filter_constant_ = false;
     filter_packed_ = false;
     zero_fill_ = false;
@@ -82,6 +83,7 @@ class ConvKernel : public Kernel {
     params.dilations = dilations_;
     params.pad_l = {geometry_.rows.pad_before, geometry_.cols.pad_before};
     params.pad_r = {geometry_.rows.pad_after, geometry_.cols.pad_after};
+    params.replaces = replaced.get();
     Result<std::unique_ptr<dnnl::DnnlOp>> op = dnnl::make_conv(params);
     if (!op.ok()) return op.status().with_context(ctx.node().describe());
     dnnl_ = std::move(op).value();

@@ -122,7 +122,8 @@ class MatMulKernel : public Kernel {
     const Shape& out = ctx.outputs()[0].shape;
     prepared_a_ = a;
     prepared_b_ = b;
-    dnnl_.reset();
+    // Kept until the new op is built: its packed weights are reused when their layout holds.
+    std::unique_ptr<dnnl::DnnlOp> replaced = std::move(dnnl_);
     b_constant_ = false;
     b_packed_ = false;
     zero_fill_ = false;
@@ -157,6 +158,7 @@ class MatMulKernel : public Kernel {
     b_constant_ = const_b != nullptr;
     b_packed_ = false;
     params.constant_weights = b_constant_;
+    params.replaces = replaced.get();
     Result<std::unique_ptr<dnnl::DnnlOp>> op = dnnl::make_matmul(params);
     if (!op.ok()) return op.status().with_context(ctx.node().describe());
     dnnl_ = std::move(op).value();

@@ -54,6 +54,10 @@ struct Session::Impl {
   std::shared_ptr<void> scratch;
   std::vector<std::shared_ptr<void>> io_buffers; // graph outputs
   size_t scratch_bytes = 0;
+  // Held sizes of the blocks above (>= this plan's needs when reused; see reuse_buffers).
+  int64_t arena_capacity = 0;
+  int64_t scratch_capacity = 0;
+  std::vector<int64_t> io_capacities;
   MemoryPlanReport report;
 
   Status prepare(const std::vector<FedSpec>& specs, PrepareMode mode = PrepareMode::kRun);
@@ -65,6 +69,13 @@ struct Session::Impl {
  private:
   Status infer_all(const std::vector<FedSpec>& specs, std::vector<int>* run_nodes);
   Status plan_memory(const std::vector<int>& run_nodes, PrepareMode mode);
+  // Drops the arena, scratch and I/O blocks, unless reuse_buffers keeps them for the next plan.
+  void release_blocks();
+  // Gives this plan its arena, scratch and I/O blocks: reused when held and big enough
+  // (reuse_buffers), else allocated. `io_sizes` are the planned output buffer sizes; on return
+  // io_buffers[i] holds at least io_sizes[i] bytes. Refuses a total over the memory limit
+  // before allocating (runtime/session_pool.cc).
+  Status bind_blocks(const std::vector<int64_t>& io_sizes);
 };
 
 // prepare(specs, kRun), and when the plan exceeds the memory limit an error a user can act on:

@@ -170,9 +170,7 @@ Status Session::Impl::prepare(const std::vector<FedSpec>& specs, PrepareMode mod
   prepared = false;
   steps.clear();
   values.clear();
-  arena.reset();
-  scratch.reset();
-  io_buffers.clear();
+  release_blocks();
   report = MemoryPlanReport();
 
   std::vector<int> run_nodes;
@@ -417,20 +415,7 @@ Status Session::Impl::plan_memory(const std::vector<int>& run_nodes_in, PrepareM
 
   // Nothing beyond the packed weights is allocated until the plan is known to fit the limit.
   if (mode == PrepareMode::kPredict) return ok_status();
-  if (options.memory_limit > 0 && report.predicted_peak_bytes > options.memory_limit) {
-    return resource_exhausted("the plan needs ", describe_bytes(report.predicted_peak_bytes),
-                              " but the memory limit is ", describe_bytes(options.memory_limit));
-  }
-  for (int64_t bytes : io_sizes) {
-    PBMEM_ASSIGN_OR_RETURN(std::shared_ptr<void> io, account->allocate(bytes, MemoryCategory::kIo));
-    io_buffers.push_back(std::move(io));
-  }
-  if (report.arena_bytes > 0) {
-    PBMEM_ASSIGN_OR_RETURN(arena, account->allocate(report.arena_bytes, MemoryCategory::kActivations));
-  }
-  if (scratch_bytes > 0) {
-    PBMEM_ASSIGN_OR_RETURN(scratch, account->allocate(static_cast<int64_t>(scratch_bytes), MemoryCategory::kScratch));
-  }
+  PBMEM_RETURN_IF_ERROR(bind_blocks(io_sizes));
 
   // Bind every tensor: constants, arena and I/O views. Views of views are re-bound per run.
   values.assign(num_nodes, {});
