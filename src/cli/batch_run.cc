@@ -18,6 +18,7 @@
 // replaced by _>.npy for several. A single-sample file gives the output sample (no batch dim), a
 // stacked file the stacked outputs. Each file is written to a temporary name in OUT and renamed
 // (io/npy.h), so OUT only ever holds complete files, even after a failure.
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -48,6 +49,7 @@ struct BatchRecord {
   int64_t max_bytes_in_use = 0;
   int64_t predicted_peak_bytes = 0;
   int64_t pooled_extra_bytes = 0;
+  double seconds = 0;              // wall time of the batch: reading, run (and prepare), writing
 };
 
 struct BatchSettings {
@@ -191,6 +193,7 @@ class BatchRunner {
     BatchProgress progress(stderr, scan_.total_samples);
     int64_t done = 0;
     while (done < scan_.total_samples) {
+      const BatchProgress::Clock::time_point start = BatchProgress::Clock::now();
       const int64_t count = std::min(batch_, scan_.total_samples - done);
       segments_.clear();
       for (int64_t row = 0; row < count;) {
@@ -216,6 +219,7 @@ class BatchRunner {
       records->push_back({count, stats.lifetime.num_allocs - allocs_before, stats.run.peak_bytes_in_use,
                           stats.predicted_peak_bytes, session_.last_plan().pooled_extra_bytes});
       PBMEM_RETURN_IF_ERROR(write_batch(results, count));
+      records->back().seconds = std::chrono::duration<double>(BatchProgress::Clock::now() - start).count();
       done += count;
       progress.update(done, stats.run.peak_bytes_in_use);
     }
@@ -309,7 +313,8 @@ nlohmann::json batches_json(const std::vector<BatchRecord>& records) {
                     {"num_allocs", r.num_allocs},
                     {"max_bytes_in_use", r.max_bytes_in_use},
                     {"predicted_peak_bytes", r.predicted_peak_bytes},
-                    {"pooled_extra_bytes", r.pooled_extra_bytes}});
+                    {"pooled_extra_bytes", r.pooled_extra_bytes},
+                    {"seconds", r.seconds}});
   }
   return list;
 }
