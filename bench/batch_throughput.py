@@ -119,7 +119,7 @@ def median_point(runs):
 
 def svg_plot(results, batches):
     """Two panels (samples/s, peak RSS MiB) against the batch, one line per model."""
-    width, height, margin, gap = 760, 300, 55, 70
+    width, height, margin, gap = 760, 320, 55, 70
     panel_w = (width - 2 * margin - gap) / 2
     colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"]
     xs = {b: i for i, b in enumerate(batches)}
@@ -128,7 +128,7 @@ def svg_plot(results, batches):
     for panel, (key, title, scale) in enumerate([("samples_per_s", "throughput (samples/s)", 1),
                                                  ("peak_rss_bytes", "peak RSS (MiB)", MIB)]):
         x0 = margin + panel * (panel_w + gap)
-        y0, plot_h = 30, height - 30 - 45
+        y0, plot_h = 30, height - 30 - 65
         top = max(p[key] / scale for m in results.values() for p in m.values()) * 1.1
         out.append(f'<text x="{x0 + panel_w / 2}" y="18" text-anchor="middle" font-size="13">{title}</text>')
         out.append(f'<rect x="{x0}" y="{y0}" width="{panel_w}" height="{plot_h}" fill="none" stroke="#888"/>')
