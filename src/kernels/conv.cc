@@ -90,7 +90,12 @@ class ConvKernel : public Kernel {
     const std::shared_ptr<const Tensor>& filter_value = ctx.input(kFilterInput).value;
     filter_constant_ = filter_value != nullptr;
     filter_packed_ = false;
-    if (filter_constant_) {
+    if (filter_constant_ && !filter_value->valid()) {
+      // Released after an earlier prepare packed it (session constant cache): the packed copy
+      // taken over from the replaced op is the only one left.
+      if (!dnnl_->weights_adopted()) return internal_error(ctx.node().describe(), ": the filter's packed layout changed but its bytes were released");
+      filter_packed_ = true;
+    } else if (filter_constant_) {
       Status bound = dnnl_->bind_weights(filter_value->raw_data());
       if (!bound.ok()) return bound.with_context(ctx.node().describe());
       // A packed copy replaces the filter; one used in place must stay alive (the runtime

@@ -109,6 +109,7 @@ struct DnnlOp::Impl {
   size_t packed_bytes = 0;
   bool has_weights = false;
   bool weights_bound = false;
+  bool weights_adopted = false;       // the packed buffer came bound from the replaced op
   memory user_weights;                // only when a reorder is needed
   dnnl::reorder weights_reorder;      // user layout -> `weights`
   std::shared_ptr<void> packed_buffer;  // `weights`' bytes, from the accounted allocator
@@ -136,7 +137,10 @@ struct DnnlOp::Impl {
     has_weights = true;
     if (replaces != nullptr && replaces->impl_->packed_buffer) {
       Impl& old = *replaces->impl_;
-      if (old.weights.get_desc() == primitive_md) packed_buffer = std::move(old.packed_buffer);
+      if (old.weights.get_desc() == primitive_md) {
+        packed_buffer = std::move(old.packed_buffer);
+        weights_adopted = old.weights_bound;
+      }
       old.packed_buffer.reset();  // freed before a new copy is allocated
       old.packed_bytes = 0;
     }
@@ -151,6 +155,7 @@ struct DnnlOp::Impl {
                              allocate_accounted(static_cast<int64_t>(primitive_md.get_size())));
     }
     weights = memory(primitive_md, cpu_engine(), packed_buffer.get());
+    weights_bound = weights_adopted;
     args.push_back({DNNL_ARG_WEIGHTS, weights.get()});
     user_weights = memory(user_md, cpu_engine(), DNNL_MEMORY_NONE);
     weights_reorder = dnnl::reorder(user_weights, weights);
@@ -164,6 +169,7 @@ DnnlOp::~DnnlOp() = default;
 
 size_t DnnlOp::scratch_bytes() const { return impl_->scratch_bytes; }
 size_t DnnlOp::packed_weights_bytes() const { return impl_->packed_bytes; }
+bool DnnlOp::weights_adopted() const { return impl_->weights_adopted && impl_->packed_buffer != nullptr; }
 
 Status DnnlOp::bind_weights(const void* user_weights) {
   Impl& im = *impl_;

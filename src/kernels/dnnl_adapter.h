@@ -121,6 +121,9 @@ class DnnlOp {
   size_t scratch_bytes() const;
   // Bytes the op holds for reordered weights (0 when weights are used in place).
   size_t packed_weights_bytes() const;
+  // True when the packed weights were taken over, already bound, from the op this one replaces
+  // (same layout, same constant): bind_weights() may then be skipped.
+  bool weights_adopted() const;
   // Supplies the weights in their TF layout. When oneDNN wants another layout they are
   // reordered into a buffer the op allocated at creation; otherwise the pointer is used in
   // place and the caller keeps the bytes alive. Call once at prepare for constant weights, or

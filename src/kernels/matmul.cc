@@ -162,7 +162,11 @@ class MatMulKernel : public Kernel {
     Result<std::unique_ptr<dnnl::DnnlOp>> op = dnnl::make_matmul(params);
     if (!op.ok()) return op.status().with_context(ctx.node().describe());
     dnnl_ = std::move(op).value();
-    if (b_constant_) {
+    if (b_constant_ && !const_b->valid()) {
+      // Released after an earlier prepare packed it (session constant cache): see conv.cc.
+      if (!dnnl_->weights_adopted()) return internal_error(ctx.node().describe(), ": B's packed layout changed but its bytes were released");
+      b_packed_ = true;
+    } else if (b_constant_) {
       Status bound = dnnl_->bind_weights(const_b->raw_data());
       if (!bound.ok()) return bound.with_context(ctx.node().describe());
       b_packed_ = dnnl_->packed_weights_bytes() > 0;  // else B is read in place every run

@@ -60,6 +60,14 @@ struct Session::Impl {
   std::vector<int64_t> io_capacities;
   MemoryPlanReport report;
 
+  // With reuse_buffers: the infos of the constant nodes that depend on no fed input, kept from
+  // the last prepare (values released after a kernel packed them are empty Tensors), so that
+  // re-preparing for another shape neither re-folds nor re-reads them and the packing kernels
+  // keep their packed copies (runtime/session_pool.cc). Empty: nothing cached.
+  std::vector<std::vector<TensorInfo>> cached_constants;
+
+  // Prepares; when a prepare from cached constants fails (a kernel needed released bytes), it
+  // drops the cache and prepares again from the model.
   Status prepare(const std::vector<FedSpec>& specs, PrepareMode mode = PrepareMode::kRun);
   // Specs of every fed input for plan()/predict() from named shapes.
   Result<std::vector<FedSpec>> specs_for_shapes(const std::map<std::string, Shape>& input_shapes) const;
@@ -68,7 +76,11 @@ struct Session::Impl {
 
  private:
   Status infer_all(const std::vector<FedSpec>& specs, std::vector<int>* run_nodes);
+  Status prepare_once(const std::vector<FedSpec>& specs, PrepareMode mode);
   Status plan_memory(const std::vector<int>& run_nodes, PrepareMode mode);
+  // Fills cached_constants after a successful prepare (reuse_buffers), or leaves it empty when a
+  // node that is re-prepared would need a released constant's bytes.
+  void cache_constants(const std::vector<int>& run_nodes);
   // Drops the arena, scratch and I/O blocks, unless reuse_buffers keeps them for the next plan.
   void release_blocks();
   // Gives this plan its arena, scratch and I/O blocks: reused when held and big enough

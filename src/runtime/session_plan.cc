@@ -144,6 +144,10 @@ Status Session::Impl::infer_all(const std::vector<FedSpec>& specs, std::vector<i
       outputs.assign(1, TensorInfo{spec.dtype, spec.shape, nullptr});
       continue;  // bound at run time
     }
+    if (!cached_constants.empty() && !cached_constants[static_cast<size_t>(index)].empty()) {
+      outputs = cached_constants[static_cast<size_t>(index)];  // shape-independent: not re-folded
+      continue;
+    }
     PBMEM_ASSIGN_OR_RETURN(auto inputs, gather_inputs(node, infos));
     PBMEM_RETURN_IF_ERROR(infer_node(kernel, node, inputs, params, &outputs));
     bool read_file = false;
@@ -166,6 +170,13 @@ Status Session::Impl::infer_all(const std::vector<FedSpec>& specs, std::vector<i
 }
 
 Status Session::Impl::prepare(const std::vector<FedSpec>& specs, PrepareMode mode) {
+  Status status = prepare_once(specs, mode);
+  if (status.ok() || cached_constants.empty()) return status;
+  cached_constants.clear();
+  return prepare_once(specs, mode);
+}
+
+Status Session::Impl::prepare_once(const std::vector<FedSpec>& specs, PrepareMode mode) {
   const Graph& graph = model->graph();
   prepared = false;
   steps.clear();
@@ -197,6 +208,7 @@ Status Session::Impl::prepare(const std::vector<FedSpec>& specs, PrepareMode mod
     if (specs[k].fed) report.input_shapes.emplace_back(node.name, specs[k].shape);
   }
   if (mode == PrepareMode::kPredict) return ok_status();  // nothing bound: a run prepares again
+  cache_constants(run_nodes);
   prepared = true;
   prepared_specs = specs;
   return ok_status();
@@ -425,7 +437,8 @@ Status Session::Impl::plan_memory(const std::vector<int>& run_nodes_in, PrepareM
     for (size_t p = 0; p < outs.size(); ++p) {
       // Constants nothing reads at run time were dropped: dtype and shape only.
       values[static_cast<size_t>(index)][p] =
-          outs[p].value ? *outs[p].value : Tensor::view(outs[p].dtype, outs[p].shape, nullptr, nullptr);
+          outs[p].value && outs[p].value->valid() ? *outs[p].value
+                                                  : Tensor::view(outs[p].dtype, outs[p].shape, nullptr, nullptr);
     }
   }
   for (size_t t = 0; t < tensors.size(); ++t) {

@@ -9,6 +9,13 @@
 // A block that is too small or unclaimed is freed before anything new is allocated, so old and
 // new blocks are never held together. The plan's predicted peak counts reused blocks at their
 // held size (pooled_extra_bytes), so predicted == measured still holds.
+//
+// Constants: a node that depends on no fed input has the same value for every input shape. After
+// a prepare its infos are cached; a value the runtime released (its only run-time consumers
+// packed it into their own layout) is cached as an empty Tensor. Re-preparing takes these infos
+// instead of folding and reading the weights again, and a conv/matmul whose constant weights were
+// released keeps its packed copy (dnnl_adapter.h, `replaces`). The cache is only built when every
+// node that is re-prepared and reads a released value is such a packing kernel.
 #include <algorithm>
 #include <numeric>
 
@@ -25,6 +32,44 @@ void Session::Impl::release_blocks() {
   arena_capacity = 0;
   scratch_capacity = 0;
   io_capacities.clear();
+}
+
+void Session::Impl::cache_constants(const std::vector<int>& run_nodes) {
+  cached_constants.clear();
+  if (!options.reuse_buffers) return;
+  const Graph& graph = model->graph();
+  const size_t num_nodes = static_cast<size_t>(graph.num_nodes());
+  std::vector<bool> is_run(num_nodes, false), depends_on_feed(num_nodes, false), cached(num_nodes, false);
+  for (int index : run_nodes) is_run[static_cast<size_t>(index)] = true;
+  for (int index : fed_nodes) depends_on_feed[static_cast<size_t>(index)] = true;
+  for (int index : schedule) {  // topological: inputs first
+    for (const TensorRef& ref : graph.node(index).inputs) {
+      if (depends_on_feed[static_cast<size_t>(ref.node)]) depends_on_feed[static_cast<size_t>(index)] = true;
+    }
+    cached[static_cast<size_t>(index)] = !depends_on_feed[static_cast<size_t>(index)] && !is_run[static_cast<size_t>(index)] &&
+                                         !infos[static_cast<size_t>(index)].empty();
+  }
+  for (int index : schedule) {
+    if (cached[static_cast<size_t>(index)]) continue;  // re-prepared: may it do without released bytes?
+    const Node& node = graph.node(index);
+    for (size_t i = 0; i < node.inputs.size(); ++i) {
+      const TensorRef& ref = node.inputs[i];
+      if (!cached[static_cast<size_t>(ref.node)]) continue;
+      if (infos[static_cast<size_t>(ref.node)][static_cast<size_t>(ref.port)].value) continue;  // kept
+      const Kernel& kernel = *kernels[static_cast<size_t>(index)];
+      if (!is_run[static_cast<size_t>(index)] || kernel.needs_input_at_run(static_cast<int>(i))) return;
+    }
+  }
+  auto released = std::make_shared<const Tensor>();
+  cached_constants.assign(num_nodes, {});
+  for (int index : schedule) {
+    if (!cached[static_cast<size_t>(index)]) continue;
+    std::vector<TensorInfo>& outputs = cached_constants[static_cast<size_t>(index)];
+    outputs = infos[static_cast<size_t>(index)];
+    for (TensorInfo& info : outputs) {
+      if (!info.value) info.value = released;
+    }
+  }
 }
 
 namespace {
