@@ -10,9 +10,9 @@
 //
 // Pooling: the session keeps its arena, scratch and I/O blocks (SessionOptions::reuse_buffers) and
 // the batch input buffer is allocated once at the full batch; the shorter last batch is a view of
-// its first rows. So after the first batch no batch allocates arena, scratch or I/O memory; the
-// short batch's new plan re-packs the weights (see docs/BATCH.md). Allocations are recorded per
-// batch in --stats-json ("batches": [{"samples", "num_allocs", ...}]).
+// its first rows. The short batch's new plan reuses the cached constants and packed weights too,
+// so no batch after the first allocates (see docs/BATCH.md). Allocations are recorded per batch
+// in --stats-json ("batches": [{"samples", "num_allocs", ...}]).
 //
 // Outputs: OUT/<stem>.npy for a model with one output, OUT/<stem>.<output name with / and :
 // replaced by _>.npy for several. A single-sample file gives the output sample (no batch dim), a

@@ -98,7 +98,9 @@ struct SessionOptions {
   // Pooling for batch processing: when a new input shape needs a new plan, the arena, scratch
   // and I/O blocks already held are reused if they are big enough (a short last batch then
   // allocates none of them) and only too-small ones are replaced. The session then holds the
-  // largest shape's blocks; the plan's predicted peak counts them at their held size.
+  // largest shape's blocks; the plan's predicted peak counts them at their held size. Constants
+  // that depend on no input are kept from the first prepare and packed weights whose layout
+  // holds are taken over, so re-preparing re-folds and re-packs nothing (session_pool.cc).
   bool reuse_buffers = false;
 };
 

@@ -258,3 +258,28 @@ def test_progress_redraws_one_line_on_a_tty(model, tmp_path):
     assert err.count("\r\x1b[K") == 3, err  # batches of 2, 2 and 1
     assert "5/5 samples" in err and "samples/s" in err and "max_bytes_in_use" in err
     assert "pbmem: progress:" not in err
+
+
+def test_zoo_model_short_last_batch_allocates_nothing(tmp_path):
+    """MobileNetV2 (folded BatchNorm, packed conv weights): the short last batch re-prepares from
+    the cached constants and the packed weights of the full batch, allocating nothing."""
+    import models
+    model = models.get_model("mobilenet_v2")
+    (name, shape), = [(n, s) for n, s in model.inputs.items() if n not in model.optional_inputs]
+    images = models.synthetic_images(3, shape[1], model.input_ranges[name])
+    (tmp_path / "in").mkdir()
+    for i, image in enumerate(images):
+        np.save(tmp_path / "in" / f"img_{i}.npy", image)
+    stats_path = tmp_path / "stats.json"
+    assert_ok(run_cli(["run", model.path, "--input-dir", tmp_path / "in", "--output-dir", tmp_path / "out",
+                       "--batch", "2", "--threads", "1", "--output", model.outputs["probs"],
+                       "--stats-json", stats_path]))
+    batches = _stats(stats_path)["batches"]
+    assert [b["samples"] for b in batches] == [2, 1]
+    assert batches[0]["num_allocs"] > 0 and batches[1]["num_allocs"] == 0, batches
+    assert batches[1]["max_bytes_in_use"] == batches[1]["predicted_peak_bytes"]
+    np.save(tmp_path / "single_in.npy", images[2:3])
+    assert_ok(run_cli(["run", model.path, "--input", f"{name}={tmp_path / 'single_in.npy'}", "--threads", "1",
+                       "--output", f"{model.outputs['probs']}={tmp_path / 'single.npy'}"]))
+    tfcheck.assert_matches(np.load(tmp_path / "out" / "img_2.npy"), np.load(tmp_path / "single.npy")[0],
+                           name="img_2", tol=1e-6)
