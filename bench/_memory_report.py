@@ -386,6 +386,16 @@ def summary_lines(data):
     return (["Summary (medians; details below):", ""] + lines + [""]) if lines else []
 
 
+def hand_written_sections(path):
+    """docs/MEMORY_LIMIT.md (the hard limit and fit, with a real example) is appended to the
+    generated MEMORY.md so that regenerating keeps it."""
+    extra = os.path.join(os.path.dirname(path), "MEMORY_LIMIT.md")
+    if not os.path.exists(extra):
+        return []
+    with open(extra) as f:
+        return [f.read()]
+
+
 def write_markdown(data, path, chart_path):
     failures = {}
     table = main_table(data, failures)
@@ -453,7 +463,7 @@ def write_markdown(data, path, chart_path):
         (output_check_lines(data) or ["- no comparison available"]) + [
         "", "## What TensorFlow reports through its own API", ""] + \
         (tf_api_lines(data) or ["- no TF run succeeded"]) + [
-        "", "## Notes and failures", ""] + failure_lines(data, failures) + [""]
+        "", "## Notes and failures", ""] + failure_lines(data, failures) + [""] + hand_written_sections(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as f:
         f.write("\n".join(lines))

@@ -21,7 +21,9 @@
 #include <vector>
 
 #include "cli/version.h"
+#include "core/byte_size.h"
 #include "kernels/kernel.h"
+#include "runtime/fit.h"
 #include "runtime/model.h"
 
 namespace py = pybind11;
@@ -265,6 +267,42 @@ class PyModel {
     return plan_dict(*report);
   }
 
+  // The largest batch whose predicted peak fits memory_limit (runtime/fit.h). A given shape of a
+  // batched input supplies its other dims; its first dim is searched.
+  py::dict fit(int64_t memory_limit, const std::vector<std::string>& outputs,
+               const std::map<std::string, std::vector<int64_t>>& input_shapes) {
+    FitOptions options;
+    options.memory_limit = memory_limit;
+    options.outputs = outputs;
+    options.num_threads = threads_;
+    const Graph& graph = model_->graph();
+    for (const auto& [name, dims] : input_shapes) {
+      Shape shape(dims);
+      Result<TensorRef> ref = graph.resolve(name);
+      for (const TensorSpec& spec : model_->inputs()) {
+        if (ref.ok() && graph.node(ref->node).name == spec.name && spec.shape.known_rank() &&
+            spec.shape.rank() > 0 && spec.shape.dim(0) == kUnknownDim && shape.rank() > 0) {
+          shape.dim(0) = kUnknownDim;
+        }
+      }
+      options.input_shapes[name] = shape;
+    }
+    Result<FitResult> result = Status(StatusCode::kInternal, "not fitted");
+    {
+      py::gil_scoped_release release;
+      result = fit_batch(model_, options);
+    }
+    if (!result.ok()) raise(result.status());
+    py::dict out;
+    out["max_batch"] = result->max_batch;
+    out["peak_bytes_at_max"] = result->peak_bytes_at_max;
+    out["peak_bytes_at_next"] = result->peak_bytes_at_next;
+    out["memory_limit"] = memory_limit;
+    out["peak_bytes_at_1"] = result->peak_bytes_at_1;
+    out["batched_inputs"] = result->batched_inputs;
+    return out;
+  }
+
   py::dict stats() {
     CachedSession& cached = last_session("stats()");
     std::unique_lock<std::mutex> lock = lock_released(cached);
@@ -475,6 +513,13 @@ PYBIND11_MODULE(_pbmem, m) {
             return guarded([&] { return self.plan(outputs, input_shapes, batch); });
           },
           py::arg("outputs"), py::arg("input_shapes"), py::arg("batch"))
+      .def(
+          "fit",
+          [](PyModel& self, int64_t memory_limit, const std::vector<std::string>& outputs,
+             const std::map<std::string, std::vector<int64_t>>& input_shapes) {
+            return guarded([&] { return self.fit(memory_limit, outputs, input_shapes); });
+          },
+          py::arg("memory_limit"), py::arg("outputs"), py::arg("input_shapes"))
       .def("stats", [](PyModel& self) { return guarded([&] { return self.stats(); }); })
       .def("max_bytes_in_use",
            [](PyModel& self) { return guarded([&] { return self.max_bytes_in_use(); }); })
@@ -489,5 +534,15 @@ PYBIND11_MODULE(_pbmem, m) {
         return guarded([&] { return pbmem::load(path, threads, memory_limit); });
       },
       py::arg("path"), py::arg("threads") = 0, py::arg("memory_limit") = 0);
+  m.def(
+      "parse_byte_size",
+      [](const std::string& text, const std::string& what) {
+        return guarded([&] {
+          pbmem::ByteSizeOptions options;
+          options.what = what;
+          return pbmem::unwrap(pbmem::parse_byte_size(text, options));
+        });
+      },
+      py::arg("text"), py::arg("what"));
   m.def("supported_ops", [] { return guarded([] { return pbmem::OpRegistry::global().ops(); }); });
 }

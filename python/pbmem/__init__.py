@@ -84,6 +84,14 @@ def _input_shapes(input_shapes):
     return shapes
 
 
+def _memory_limit(value, what, allow_none):
+    """An int of bytes or a size string ("512MiB", "1.5G", "64MB": see pbmem fit --help)."""
+    if isinstance(value, str):
+        return _pbmem.parse_byte_size(value, what)
+    low, rule = (0, ">= 0 bytes (0 = none)") if allow_none else (1, "> 0 bytes")
+    return _int_in_range(value, what, low, _MAX_BYTES, rule)
+
+
 class Model:
     """A loaded model. Create it with pbmem.load()."""
 
@@ -133,6 +141,16 @@ class Model:
         batch = 0 if batch is None else _int_in_range(batch, "batch", 1, _MAX_DIM, ">= 1")
         return self._impl.plan(_output_names(outputs), _input_shapes(input_shapes), batch)
 
+    def fit(self, memory_limit, input_shapes=None, outputs=None):
+        """The largest batch whose predicted peak fits memory_limit (an int of bytes or a size
+        string such as "512MiB" or "2G"), found from the memory plan without running: a dict with
+        max_batch (0 when even batch 1 does not fit), peak_bytes_at_max, peak_bytes_at_next
+        (batch max_batch + 1), memory_limit, peak_bytes_at_1 and batched_inputs. The batch is the
+        first dim of every input whose first dim is unknown; input_shapes gives other dims (the
+        first dim of a batched input is searched, whatever value it has there)."""
+        limit = _memory_limit(memory_limit, "memory_limit", allow_none=False)
+        return self._impl.fit(limit, _output_names(outputs), _input_shapes(input_shapes))
+
     def stats(self):
         """Memory stats of the last run() (TF's AllocatorStats names): max_bytes_in_use,
         bytes_in_use, bytes_limit, num_allocs, largest_alloc_size, predicted_peak_bytes,
@@ -166,7 +184,9 @@ class Model:
 
 def load(path, threads=0, memory_limit=0):
     """Loads a frozen GraphDef. threads: worker threads for run(), 0 = all cores.
-    memory_limit: most bytes a session may allocate (0 = none); a plan over it fails."""
+    memory_limit: most bytes a session may allocate, as an int (0 = none) or a size string
+    ("512MiB", "1.5GiB" binary; "64MB", "2G", "512k" decimal); a plan over it fails before
+    anything runs, with the largest batch that fits in the message."""
     try:
         path = os.fspath(path)
     except TypeError:
@@ -177,8 +197,7 @@ def load(path, threads=0, memory_limit=0):
         raise Error(f"threads must be an int, got {type(threads).__name__}")
     if not 0 <= threads <= _MAX_THREADS:
         raise Error(f"threads must be >= 0 (0 = all cores), got {threads}")
-    memory_limit = _int_in_range(memory_limit, "memory_limit", 0, _MAX_BYTES,
-                                 ">= 0 bytes (0 = none)")
+    memory_limit = _memory_limit(memory_limit, "memory_limit", allow_none=True)
     return Model(_pbmem.load(path, threads, memory_limit))
 
 

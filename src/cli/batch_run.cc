@@ -110,7 +110,7 @@ Status check_flags(const RunArgs& args) {
 
 Result<BatchSettings> parse_settings(const RunArgs& args) {
   BatchSettings settings;
-  if (!args.memory_limit.empty()) {
+  if (args.has_memory_limit) {
     PBMEM_ASSIGN_OR_RETURN(settings.memory_limit, parse_memory_limit_flag(args.memory_limit));
   }
   if (args.batch == kAutoBatch) {

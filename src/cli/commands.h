@@ -25,7 +25,8 @@ struct RunArgs {
   std::string output_dir;
   std::string stats_json;  // write the run's memory stats here (JSON)
   int threads = 0;
-  std::string memory_limit;  // --memory-limit SIZE as given (empty: none)
+  std::string memory_limit;  // --memory-limit SIZE as given
+  bool has_memory_limit = false;
   std::string input_dir;     // --input-dir DIR: batch mode (cli/batch_run.cc)
   std::string batch;         // --batch N or auto, with --input-dir (empty: 1)
 };
@@ -50,7 +51,8 @@ struct PlanArgs {
   bool json = false;
   bool ascii = false;
   int threads = 0;
-  std::string memory_limit;  // --memory-limit SIZE as given (empty: none)
+  std::string memory_limit;  // --memory-limit SIZE as given
+  bool has_memory_limit = false;
 };
 // Prepares a session for the given shapes without running it and prints its memory plan.
 Status plan_command(const PlanArgs& args);

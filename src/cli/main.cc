@@ -152,7 +152,7 @@ int run_cli(int argc, char** argv) {
   run->add_option("--stats-json", run_args.stats_json,
                   "Write the run's memory stats (max_bytes_in_use, ..., by_category) as JSON");
   run->add_option("--threads", run_args.threads, "Worker threads (0 = all cores)");
-  run->add_option("--memory-limit", run_args.memory_limit, kMemoryLimitHelp);
+  CLI::Option* run_limit = run->add_option("--memory-limit", run_args.memory_limit, kMemoryLimitHelp);
   run->add_option("--input-dir", run_args.input_dir,
                   "DIR: run every .npy in DIR (one sample, or stacked samples with a leading batch "
                   "dim) in batches; one output file per input in --output-dir, named after it "
@@ -175,7 +175,7 @@ int run_cli(int argc, char** argv) {
   plan->add_flag("--json", plan_args.json, "Print JSON instead of text");
   plan->add_flag("--ascii", plan_args.ascii, "Add the plan picture (one line per step)");
   plan->add_option("--threads", plan_args.threads, "Worker threads (0 = all cores)");
-  plan->add_option("--memory-limit", plan_args.memory_limit, kMemoryLimitHelp);
+  CLI::Option* plan_limit = plan->add_option("--memory-limit", plan_args.memory_limit, kMemoryLimitHelp);
 
   FitArgs fit_args;
   CLI::App* fit = app.add_subcommand(
@@ -210,6 +210,7 @@ int run_cli(int argc, char** argv) {
     recover_model_positional(*run, &run_args.model, {&run_args.inputs, &run_args.input_shapes},
                              &run_args.outputs);
     if (run_args.model.empty()) return fail("run: the MODEL argument is required");
+    run_args.has_memory_limit = run_limit->count() > 0;
     if (!run_args.input_dir.empty()) return finish_batch(batch_run_command(run_args));
     if (!run_args.batch.empty()) return fail("--batch needs --input-dir (batch processing of a directory)");
     return finish(run_command(run_args));
@@ -219,6 +220,7 @@ int run_cli(int argc, char** argv) {
                              &plan_args.outputs);
     if (plan_args.model.empty()) return fail("plan: the MODEL argument is required");
     plan_args.has_batch = batch->count() > 0;
+    plan_args.has_memory_limit = plan_limit->count() > 0;
     return finish(plan_command(plan_args));
   }
   if (fit->parsed()) {

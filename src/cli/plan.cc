@@ -78,7 +78,7 @@ Status apply_batch(const Model& model, int64_t batch, std::map<std::string, Shap
 Status plan_command(const PlanArgs& args) {
   PBMEM_RETURN_IF_ERROR(check_flags(args));
   int64_t memory_limit = 0;
-  if (!args.memory_limit.empty()) {
+  if (args.has_memory_limit) {
     PBMEM_ASSIGN_OR_RETURN(memory_limit, parse_memory_limit_flag(args.memory_limit));
   }
   int64_t batch = 0;

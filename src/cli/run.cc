@@ -214,7 +214,7 @@ Status run_command(const RunArgs& args) {
     return invalid_argument("--threads must be >= 0 (0 = all cores), got ", args.threads);
   }
   int64_t memory_limit = 0;
-  if (!args.memory_limit.empty()) {
+  if (args.has_memory_limit) {
     PBMEM_ASSIGN_OR_RETURN(memory_limit, parse_memory_limit_flag(args.memory_limit));
   }
   PBMEM_ASSIGN_OR_RETURN(OutputPlan plan, plan_outputs(args));

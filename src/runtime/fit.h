@@ -36,6 +36,9 @@ struct FitResult {
   std::string batched_inputs;      // comma-separated names of the inputs the batch applies to
 };
 
+// A candidate whose sizes overflow int64, or whose weights alone cannot be packed under the
+// limit (oneDNN may choose batch-dependent layouts), does not fit; if that is max_batch + 1,
+// peak_bytes_at_next is only a bound: INT64_MAX or memory_limit + 1.
 // Fails (InvalidArgument) when no input has an unknown first dim, when the limit or ceiling is
 // not positive, or when an input needs a shape; ResourceExhausted when the weights alone do not
 // fit the limit (no batch can).

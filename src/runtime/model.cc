@@ -72,6 +72,9 @@ Status Model::initialise(const Options& options) {
   factories_.resize(static_cast<size_t>(graph_.num_nodes()));
   for (int i = 0; i < graph_.num_nodes(); ++i) {
     factories_[static_cast<size_t>(i)] = registry.find(graph_.node(i).op);
+    if (factories_[static_cast<size_t>(i)] == nullptr && options.extra_ops != nullptr) {
+      factories_[static_cast<size_t>(i)] = options.extra_ops->find(graph_.node(i).op);
+    }
   }
   unsupported_ = describe_unsupported(graph_, factories_);
   if (options.require_supported_ops && !unsupported_.empty()) {

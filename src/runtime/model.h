@@ -53,6 +53,10 @@ class Model {
     // Checks every op is supported and fails with the full list when not. `inspect` turns it
     // off to report them instead.
     bool require_supported_ops = true;
+    // Kernels for ops the built-in registry lacks (extensions; tests use it for kernels with
+    // run-time behaviour no built-in op has). Looked up after the built-in registry; must
+    // outlive the model.
+    const OpRegistry* extra_ops = nullptr;
   };
   static Result<std::shared_ptr<Model>> load(const std::string& path, const Options& options);
   static Result<std::shared_ptr<Model>> load(const std::string& path) { return load(path, Options()); }

@@ -130,7 +130,13 @@ Status Session::Impl::execute(const std::vector<const Tensor*>& fed) {
     }
     RunContext ctx(node, step.inputs, step.outputs, scratch.get(), scratch_bytes);
     ctx.set_memory_account(account.get());
-    PBMEM_RETURN_IF_ERROR(kernels[static_cast<size_t>(step.node)]->run(ctx));
+    Status status = kernels[static_cast<size_t>(step.node)]->run(ctx);
+    if (status.code() == StatusCode::kResourceExhausted) {
+      // The plan fitted; this kernel asked for more while running. Nothing it got is kept.
+      return status.with_context(str_cat("running node '", node.name, "' (", node.op,
+                                         "), which allocated beyond the plan at run time"));
+    }
+    PBMEM_RETURN_IF_ERROR(status);
   }
   return ok_status();
 }

@@ -59,6 +59,10 @@ struct Session::Impl {
   int64_t scratch_capacity = 0;
   std::vector<int64_t> io_capacities;
   MemoryPlanReport report;
+  // The last input signature refused for exceeding the memory limit and its error: the plan is
+  // deterministic and the limit fixed, so a retry fails at once instead of re-planning.
+  std::vector<FedSpec> refused_specs;
+  Status refused_status;
 
   // With reuse_buffers: the infos of the constant nodes that depend on no fed input, kept from
   // the last prepare (values released after a kernel packed them are empty Tensors), so that

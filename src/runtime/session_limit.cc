@@ -56,9 +56,18 @@ std::string batch_advice(Session& session, Session::Impl& s, const std::vector<F
                  " (needs ", describe_bytes(fit->peak_bytes_at_max), ")");
 }
 
+bool same_specs(const std::vector<FedSpec>& a, const std::vector<FedSpec>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t k = 0; k < a.size(); ++k) {
+    if (a[k].fed != b[k].fed || a[k].dtype != b[k].dtype || a[k].shape != b[k].shape) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 Status prepare_within_limit(Session& session, Session::Impl& s, const std::vector<FedSpec>& specs) {
+  if (!s.refused_status.ok() && same_specs(specs, s.refused_specs)) return s.refused_status;
   Status status = s.prepare(specs, PrepareMode::kRun);
   const int64_t limit = s.options.memory_limit;
   if (status.ok() || status.code() != StatusCode::kResourceExhausted || limit <= 0 ||
@@ -80,7 +89,9 @@ Status prepare_within_limit(Session& session, Session::Impl& s, const std::vecto
   if (!s.options.memory_aware_schedule) message += "enable the memory-aware schedule, ";
   message += str_cat("request fewer outputs, or raise the limit to at least ", describe_bytes(over.predicted_peak_bytes));
   s.report = over;  // last_plan() shows the plan that did not fit
-  return resource_exhausted(message);
+  s.refused_specs = specs;
+  s.refused_status = resource_exhausted(message);
+  return s.refused_status;
 }
 
 }  // namespace pbmem

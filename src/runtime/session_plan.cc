@@ -408,7 +408,7 @@ Status Session::Impl::plan_memory(const std::vector<int>& run_nodes_in, PrepareM
   }
   std::sort(report.live_at_peak.begin(), report.live_at_peak.end(),
             [](const LiveTensor& a, const LiveTensor& b) { return a.bytes != b.bytes ? a.bytes > b.bytes : a.name < b.name; });
-  report.ascii_plan = dump_plan_ascii(records);
+  if (mode == PrepareMode::kRun) report.ascii_plan = dump_plan_ascii(records);  // for people, not for fit
 
   // Weights: mapped (viewed in the file) vs packed (allocated by us, accounted).
   const auto& file = graph.file();

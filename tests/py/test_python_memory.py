@@ -225,7 +225,7 @@ def test_errors(pbmem, small_graph):
     with pytest.raises(pbmem.Error) as excinfo:
         model.plan(batch=1, outputs=["nope"])
     assert_api_error(excinfo, "nope")
-    for bad in (-1, 1.5, "1", True):
+    for bad in (-1, 1.5, "1.5B", "", True):  # size strings are accepted ("1", "64MiB")
         with pytest.raises(pbmem.Error) as excinfo:
             pbmem.load(path, memory_limit=bad)
         assert_api_error(excinfo, "memory_limit")
