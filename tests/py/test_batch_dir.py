@@ -210,7 +210,7 @@ def test_failure_mid_run_leaves_only_complete_files(model, tmp_path):
 
 
 @pytest.mark.parametrize("case", ["dir_missing", "dir_empty", "out_is_file", "out_is_in", "auto_without_limit",
-                                  "batch_zero", "with_input", "no_output_dir"])
+                                  "batch_zero", "with_input", "no_output_dir", "batch_without_input_dir"])
 def test_flag_and_directory_errors(model, tmp_path, case):
     path, _ = model
     _write_samples(tmp_path / "in", 2)
@@ -225,7 +225,9 @@ def test_flag_and_directory_errors(model, tmp_path, case):
             "batch_zero": (["--input-dir", tmp_path / "in", "--output-dir", tmp_path / "o", "--batch", "0"], "--batch"),
             "with_input": (["--input-dir", tmp_path / "in", "--output-dir", tmp_path / "o", "--input",
                             f"x={tmp_path / 'in' / 'img_0000.npy'}"], "--input"),
-            "no_output_dir": (["--input-dir", tmp_path / "in"], "--output-dir")}[case]
+            "no_output_dir": (["--input-dir", tmp_path / "in"], "--output-dir"),
+            "batch_without_input_dir": (["--input", f"x={tmp_path / 'in' / 'img_0000.npy'}", "--output-dir",
+                                         tmp_path / "o", "--batch", "2"], "--input-dir")}[case]
     assert_cli_error(run_cli(["run", path] + args[0]), str(args[1]))
     assert not (tmp_path / "o").exists()
 
