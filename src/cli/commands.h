@@ -28,8 +28,19 @@ struct RunArgs {
   int threads = 0;
   std::string memory_limit;  // --memory-limit SIZE as given
   bool has_memory_limit = false;
+  std::string input_dir;     // --input-dir DIR: batch mode (cli/batch_run.cc)
+  std::string batch;         // --batch N or auto, with --input-dir (empty: 1)
 };
 Status run_command(const RunArgs& args);
+
+// Exit code of `pbmem run --input-dir` when it completed but skipped bad input files (each
+// reported on stderr by name).
+inline constexpr int kExitSkippedInputs = 2;
+struct BatchRunOutcome {
+  int64_t skipped_files = 0;
+};
+// `pbmem run --input-dir DIR --output-dir OUT [--batch N|auto]`: every .npy of DIR in batches.
+Result<BatchRunOutcome> batch_run_command(const RunArgs& args);
 
 struct PlanArgs {
   std::string model;

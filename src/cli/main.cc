@@ -1,6 +1,7 @@
 // The `pbmem` command line: inspect, run, plan, fit, bench, report, example, ops. Every
 // failure — a bad flag, a bad file, a failed run, even an unexpected exception — ends as one
-// line "pbmem: error: <message>" on stderr and exit code 1.
+// line "pbmem: error: <message>" on stderr and exit code 1. `run --input-dir` that skipped bad
+// input files exits with 2.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
@@ -50,6 +51,12 @@ int fail(const std::string& message) {
 int finish(const Status& status) {
   std::fflush(stdout);
   return status.ok() ? kExitOk : fail(status.message());
+}
+
+int finish_batch(const Result<BatchRunOutcome>& outcome) {
+  if (!outcome.ok()) return finish(outcome.status());
+  std::fflush(stdout);
+  return outcome->skipped_files > 0 ? kExitSkippedInputs : kExitOk;
 }
 
 Status ops_command() {
@@ -150,6 +157,14 @@ int run_cli(int argc, char** argv) {
                   "op, bytes in use as counters");
   run->add_option("--threads", run_args.threads, "Worker threads (0 = all cores)");
   CLI::Option* run_limit = run->add_option("--memory-limit", run_args.memory_limit, kMemoryLimitHelp);
+  run->add_option("--input-dir", run_args.input_dir,
+                  "DIR: run every .npy in DIR (one sample, or stacked samples with a leading batch "
+                  "dim) in batches; one output file per input in --output-dir, named after it "
+                  "(<stem>.npy, or <stem>.<output>.npy for several outputs). Bad files are reported "
+                  "and skipped: exit code 2 when any was");
+  run->add_option("--batch", run_args.batch,
+                  "N or auto, with --input-dir: samples per batch (default 1); auto = the largest "
+                  "that fits --memory-limit; capped at the number of samples");
 
   PlanArgs plan_args;
   CLI::App* plan = app.add_subcommand(
@@ -227,6 +242,8 @@ int run_cli(int argc, char** argv) {
                              &run_args.outputs);
     if (run_args.model.empty()) return fail("run: the MODEL argument is required");
     run_args.has_memory_limit = run_limit->count() > 0;
+    if (!run_args.input_dir.empty()) return finish_batch(batch_run_command(run_args));
+    if (!run_args.batch.empty()) return fail("--batch needs --input-dir (batch processing of a directory)");
     return finish(run_command(run_args));
   }
   if (plan->parsed()) {

@@ -70,9 +70,9 @@ class ConvKernel : public Kernel {
     const Shape& output = ctx.outputs()[0].shape;
     prepared_data_shape_ = data;
     prepared_filter_shape_ = filter;
-    dnnl_.reset();
-    scaled_filter_ = Tensor();
-    bias_ = Tensor();
+    // Kept until the new op is built: its packed weights are reused when their layout holds
+    // (they were packed from the same filter and fused scale).
+    std::unique_ptr<dnnl::DnnlOp> replaced = std::move(dnnl_);
     filter_constant_ = false;
     filter_packed_ = false;
     zero_fill_ = false;
@@ -106,14 +106,29 @@ class ConvKernel : public Kernel {
                     geometry_.cols.pad_before + input_padding_.left};
     params.pad_r = {geometry_.rows.pad_after + input_padding_.bottom,
                     geometry_.cols.pad_after + input_padding_.right};
+    params.replaces = replaced.get();
     const std::shared_ptr<const Tensor>& filter_value = ctx.input(kFilterInput).value;
-    PBMEM_RETURN_IF_ERROR(prepare_epilogue(ctx, filter_value.get(), &params));
+    PBMEM_RETURN_IF_ERROR(prepare_epilogue(ctx, &params));
     Result<std::unique_ptr<dnnl::DnnlOp>> op = dnnl::make_conv(params);
     if (!op.ok()) return op.status().with_context(ctx.node().describe());
     dnnl_ = std::move(op).value();
     filter_constant_ = filter_value != nullptr;
     filter_packed_ = false;
-    if (filter_constant_) {
+    if (filter_constant_ && dnnl_->weights_adopted()) {
+      // Taken over, already packed, from the replaced op (the filter's bytes may even have been
+      // released by the session's constant cache): nothing to reorder or allocate.
+      filter_packed_ = true;
+      scaled_filter_ = Tensor();
+    } else if (filter_constant_ && !filter_value->valid() && !scaled_filter_.valid()) {
+      return internal_error(ctx.node().describe(),
+                            ": the filter's packed layout changed but its bytes were released");
+    } else if (filter_constant_) {
+      // Our scaled copy, when oneDNN read it in place last time, outlives the filter's bytes.
+      // The fused scale multiplies a copy of the filter (kept only if oneDNN reads it in place).
+      if (!epilogue_.scale.empty() && !scaled_filter_.valid()) {
+        PBMEM_ASSIGN_OR_RETURN(scaled_filter_, scale_output_channels(*filter_value, params.dst[kNhwcChannel],
+                                                                     epilogue_.scale));
+      }
       const Tensor& weights = scaled_filter_.valid() ? scaled_filter_ : *filter_value;
       Status bound = dnnl_->bind_weights(weights.raw_data());
       if (!bound.ok()) return bound.with_context(ctx.node().describe());
@@ -162,27 +177,25 @@ class ConvKernel : public Kernel {
  private:
   static constexpr int kFilterInput = 1;  // in all three ops
 
-  // The fused epilogue: scale folded into a copy of the (constant) filter, shift as bias,
-  // activations as post-ops. The copies are allocated in the accounted prepare scope.
-  Status prepare_epilogue(const InferContext& ctx, const Tensor* filter, dnnl::ConvParams* params) {
+  // The fused epilogue's shift as the conv's bias and its activations as post-ops (the scale is
+  // folded into the filter when it is bound). The bias survives re-prepares: the shift is fixed.
+  Status prepare_epilogue(const InferContext& ctx, dnnl::ConvParams* params) {
     if (epilogue_.empty()) return ok_status();
     if (!activations_to_post_ops(epilogue_.activations, &params->post_ops)) {
       return internal_error(ctx.node().describe(), ": fused activation oneDNN cannot apply");
     }
     const int64_t channels = params->dst[kNhwcChannel];
-    if (!epilogue_.scale.empty()) {
-      if (filter == nullptr) {
-        return internal_error(ctx.node().describe(), ": a fused scale needs a constant filter");
-      }
-      // HWIO (and depthwise [KH, KW, C, M]) bytes are [rows, output channels].
-      PBMEM_ASSIGN_OR_RETURN(scaled_filter_, scale_output_channels(*filter, channels, epilogue_.scale));
+    if (!epilogue_.scale.empty() && ctx.input(kFilterInput).value == nullptr) {
+      return internal_error(ctx.node().describe(), ": a fused scale needs a constant filter");
     }
     if (!epilogue_.shift.empty()) {
       if (static_cast<int64_t>(epilogue_.shift.size()) != channels) {
         return internal_error(ctx.node().describe(), ": fused shift has ", epilogue_.shift.size(),
                               " channels, the output ", channels);
       }
-      PBMEM_ASSIGN_OR_RETURN(bias_, make_bias_tensor(epilogue_.shift));
+      if (!bias_.valid()) {
+        PBMEM_ASSIGN_OR_RETURN(bias_, make_bias_tensor(epilogue_.shift));
+      }
       params->has_bias = true;
     }
     return ok_status();

@@ -109,6 +109,7 @@ struct DnnlOp::Impl {
   size_t packed_bytes = 0;
   bool has_weights = false;
   bool weights_bound = false;
+  bool weights_adopted = false;       // the packed buffer came bound from the replaced op
   memory user_weights;                // only when a reorder is needed
   dnnl::reorder weights_reorder;      // user layout -> `weights`
   std::shared_ptr<void> packed_buffer;  // `weights`' bytes, from the accounted allocator
@@ -129,17 +130,32 @@ struct DnnlOp::Impl {
   }
 
   // Weights are used in place when the user layout is what the primitive wants; otherwise they
-  // go through a reorder into a buffer allocated now, so bind_weights() never allocates.
-  Status add_weights(const memory::desc& user_md, const memory::desc& primitive_md) {
+  // go through a reorder into a buffer allocated now, so bind_weights() never allocates. The
+  // buffer of the op this one replaces is taken when its layout is the same (a new batch size
+  // rarely changes the weights' layout), so re-preparing allocates nothing for them.
+  Status add_weights(const memory::desc& user_md, const memory::desc& primitive_md, DnnlOp* replaces) {
     has_weights = true;
+    if (replaces != nullptr && replaces->impl_->packed_buffer) {
+      Impl& old = *replaces->impl_;
+      if (old.weights.get_desc() == primitive_md) {
+        packed_buffer = std::move(old.packed_buffer);
+        weights_adopted = old.weights_bound;
+      }
+      old.packed_buffer.reset();  // freed before a new copy is allocated
+      old.packed_bytes = 0;
+    }
     if (user_md == primitive_md) {
+      packed_buffer.reset();
       add_arg(DNNL_ARG_WEIGHTS, primitive_md, &weights);
       return ok_status();
     }
     // Allocated by us, not oneDNN, so the packed copy is counted as weights_packed.
-    PBMEM_ASSIGN_OR_RETURN(packed_buffer,
-                           allocate_accounted(static_cast<int64_t>(primitive_md.get_size())));
+    if (!packed_buffer) {
+      PBMEM_ASSIGN_OR_RETURN(packed_buffer,
+                             allocate_accounted(static_cast<int64_t>(primitive_md.get_size())));
+    }
     weights = memory(primitive_md, cpu_engine(), packed_buffer.get());
+    weights_bound = weights_adopted;
     args.push_back({DNNL_ARG_WEIGHTS, weights.get()});
     user_weights = memory(user_md, cpu_engine(), DNNL_MEMORY_NONE);
     weights_reorder = dnnl::reorder(user_weights, weights);
@@ -153,6 +169,7 @@ DnnlOp::~DnnlOp() = default;
 
 size_t DnnlOp::scratch_bytes() const { return impl_->scratch_bytes; }
 size_t DnnlOp::packed_weights_bytes() const { return impl_->packed_bytes; }
+bool DnnlOp::weights_adopted() const { return impl_->weights_adopted && impl_->packed_buffer != nullptr; }
 
 Status DnnlOp::bind_weights(const void* user_weights) {
   Impl& im = *impl_;
@@ -260,13 +277,13 @@ Result<ConvDescs> conv_descs(const ConvParams& p) {
 // (handle-less) memory objects.
 template <typename Primitive, typename PrimitiveDesc>
 Result<std::unique_ptr<DnnlOp>> finish(const PrimitiveDesc& pd, const memory::desc& user_weights,
-                                       bool has_bias) {
+                                       bool has_bias, DnnlOp* replaces) {
   auto impl = std::make_unique<DnnlOp::Impl>();
   impl->primitive = Primitive(pd);
   memory::desc bias_md = has_bias ? pd.bias_desc() : memory::desc();
   impl->add_common_args(pd.src_desc(), pd.dst_desc(), has_bias ? &bias_md : nullptr,
                         pd.scratchpad_desc());
-  PBMEM_RETURN_IF_ERROR(impl->add_weights(user_weights, pd.weights_desc()));
+  PBMEM_RETURN_IF_ERROR(impl->add_weights(user_weights, pd.weights_desc(), replaces));
   return std::make_unique<DnnlOp>(std::move(impl));
 }
 
@@ -289,7 +306,7 @@ Result<std::unique_ptr<DnnlOp>> make_conv(const ConvParams& p) {
           d.any_weights, bias, d.dst, d.strides, d.dilations, d.pad_l, d.pad_r);
       dnnl::convolution_forward::primitive_desc pd(desc, attr, cpu_engine());
 #endif
-      return finish<dnnl::convolution_forward>(pd, d.user_weights, p.has_bias);
+      return finish<dnnl::convolution_forward>(pd, d.user_weights, p.has_bias, p.replaces);
     }
     {
 #if DNNL_VERSION_MAJOR >= 3
@@ -302,7 +319,7 @@ Result<std::unique_ptr<DnnlOp>> make_conv(const ConvParams& p) {
           d.any_weights, bias, d.dst, d.strides, d.dilations, d.pad_l, d.pad_r);
       dnnl::deconvolution_forward::primitive_desc pd(desc, attr, cpu_engine());
 #endif
-      return finish<dnnl::deconvolution_forward>(pd, d.user_weights, p.has_bias);
+      return finish<dnnl::deconvolution_forward>(pd, d.user_weights, p.has_bias, p.replaces);
     }
   } catch (...) {
     return status_from_exception(p.direction == ConvDirection::kForward ? "convolution"
@@ -359,7 +376,7 @@ Result<std::unique_ptr<DnnlOp>> make_matmul(const MatMulParams& p) {
     dnnl::matmul::desc desc(a_md, b_md, bias_md, dst_md);
     dnnl::matmul::primitive_desc pd(desc, attr, cpu_engine());
 #endif
-    return finish<dnnl::matmul>(pd, user_b, p.has_bias);
+    return finish<dnnl::matmul>(pd, user_b, p.has_bias, p.replaces);
   } catch (...) {
     return status_from_exception("matmul");
   }

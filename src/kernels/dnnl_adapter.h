@@ -18,6 +18,8 @@
 namespace pbmem {
 namespace dnnl_adapter {
 
+class DnnlOp;
+
 using Dims2 = std::array<int64_t, 2>;  // {height, width}
 using Dims4 = std::array<int64_t, 4>;  // NHWC, or a TF filter [KH, KW, A, B]
 
@@ -60,6 +62,10 @@ struct ConvParams {
   int64_t groups = 1;
   bool has_bias = false;  // bias: [dst C]
   std::vector<EltwisePostOp> post_ops;
+  // The op this one replaces (re-prepare for new shapes), or null. When the packed weight layout
+  // is unchanged its packed buffer is taken instead of allocating a new one; otherwise it is
+  // freed first. Either way `replaces` must not run again.
+  DnnlOp* replaces = nullptr;
 };
 
 // dst[..., M, N] = op(A)[..., M, K] x op(B)[..., K, N] (+ bias[N]), row-major. `batch_a` and
@@ -78,6 +84,7 @@ struct MatMulParams {
   bool constant_weights = false;
   bool has_bias = false;
   std::vector<EltwisePostOp> post_ops;
+  DnnlOp* replaces = nullptr;  // as ConvParams::replaces
 };
 
 enum class PoolKind {
@@ -114,6 +121,9 @@ class DnnlOp {
   size_t scratch_bytes() const;
   // Bytes the op holds for reordered weights (0 when weights are used in place).
   size_t packed_weights_bytes() const;
+  // True when the packed weights were taken over, already bound, from the op this one replaces
+  // (same layout, same constant): bind_weights() may then be skipped.
+  bool weights_adopted() const;
   // Supplies the weights in their TF layout. When oneDNN wants another layout they are
   // reordered into a buffer the op allocated at creation; otherwise the pointer is used in
   // place and the caller keeps the bytes alive. Call once at prepare for constant weights, or

@@ -38,7 +38,9 @@ class MemoryAccount;
 struct TensorInfo {
   DType dtype = DType::kInvalid;
   Shape shape = Shape::unknown_rank();
-  std::shared_ptr<const Tensor> value;  // non-null when the tensor is constant
+  // Non-null when the tensor is constant. An empty (invalid) Tensor when the session released
+  // the constant's bytes after this consumer packed them (re-prepare with reuse_buffers).
+  std::shared_ptr<const Tensor> value;
 };
 
 // Element-wise functions a producer can apply to its own output (graph fusion).

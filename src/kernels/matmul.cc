@@ -131,11 +131,11 @@ class MatMulKernel : public Kernel {
     const Shape& out = ctx.outputs()[0].shape;
     prepared_a_ = a;
     prepared_b_ = b;
-    dnnl_.reset();
+    // Kept until the new op is built: its packed weights are reused when their layout holds.
+    std::unique_ptr<dnnl::DnnlOp> replaced = std::move(dnnl_);
     b_constant_ = false;
     b_packed_ = false;
     zero_fill_ = false;
-    bias_ = Tensor();
     if (out.num_elements_unchecked() == 0) return ok_status();
     if (a.num_elements_unchecked() == 0 || b.num_elements_unchecked() == 0) {
       zero_fill_ = true;  // K == 0: every output is an empty sum
@@ -175,13 +175,22 @@ class MatMulKernel : public Kernel {
         return internal_error(ctx.node().describe(), ": fused shift has ", epilogue_.shift.size(),
                               " columns, the output ", params.n);
       }
-      PBMEM_ASSIGN_OR_RETURN(bias_, make_bias_tensor(epilogue_.shift));
+      // Kept across re-prepares (the shift is fixed), so a new batch size allocates nothing.
+      if (!bias_.valid()) {
+        PBMEM_ASSIGN_OR_RETURN(bias_, make_bias_tensor(epilogue_.shift));
+      }
       params.has_bias = true;
     }
+    params.replaces = replaced.get();
     Result<std::unique_ptr<dnnl::DnnlOp>> op = dnnl::make_matmul(params);
     if (!op.ok()) return op.status().with_context(ctx.node().describe());
     dnnl_ = std::move(op).value();
-    if (b_constant_) {
+    if (b_constant_ && dnnl_->weights_adopted()) {
+      b_packed_ = true;  // taken over, already packed, from the replaced op (see conv.cc)
+    } else if (b_constant_ && !const_b->valid()) {
+      return internal_error(ctx.node().describe(),
+                            ": B's packed layout changed but its bytes were released");
+    } else if (b_constant_) {
       Status bound = dnnl_->bind_weights(const_b->raw_data());
       if (!bound.ok()) return bound.with_context(ctx.node().describe());
       b_packed_ = dnnl_->packed_weights_bytes() > 0;  // else B is read in place every run

@@ -13,8 +13,10 @@ namespace {
 // producer's (which holds the fused result); a Pad fused into its consumer hands its input on.
 class FusedAwayKernel : public Kernel {
  public:
-  FusedAwayKernel(std::unique_ptr<Kernel> original, int aliased)
-      : original_(std::move(original)), aliased_(aliased) {}
+  // keep_inputs: the original op's infer reads its constant inputs' values (a Pad's paddings),
+  // so a later re-prepare needs them: they are kept (they are tiny).
+  FusedAwayKernel(std::unique_ptr<Kernel> original, int aliased, bool keep_inputs)
+      : original_(std::move(original)), aliased_(aliased), keep_inputs_(keep_inputs) {}
   // Shapes and dtypes exactly as the original op would give them (and its checks).
   Status infer(InferContext& ctx) override { return original_->infer(ctx); }
   Status run(RunContext& ctx) override {
@@ -22,12 +24,13 @@ class FusedAwayKernel : public Kernel {
   }
   int aliased_input() const override { return aliased_; }
   bool fused_away() const override { return true; }
-  bool needs_input_at_run(int input) const override { return input == aliased_; }
+  bool needs_input_at_run(int input) const override { return input == aliased_ || keep_inputs_; }
   bool foldable() const override { return false; }
 
  private:
   std::unique_ptr<Kernel> original_;
   int aliased_;
+  bool keep_inputs_;
 };
 
 bool is_producer_op(const std::string& op) {
@@ -291,7 +294,7 @@ FusionStats fuse_epilogues(const Model& model, const std::vector<int>& schedule,
     if (conv_kernel == nullptr || !padding) continue;
     conv_kernel->set_input_padding(*padding);
     auto& slot = (*kernels)[static_cast<size_t>(pad)];
-    slot = std::make_unique<FusedAwayKernel>(std::move(slot), 0);
+    slot = std::make_unique<FusedAwayKernel>(std::move(slot), 0, /*keep_inputs=*/true);
     ++stats.fused_nodes;
   }
   for (int producer : schedule) {
@@ -325,7 +328,8 @@ FusionStats fuse_epilogues(const Model& model, const std::vector<int>& schedule,
     kernel->set_epilogue(builder.current());
     for (const ChainLink& link : chain) {
       auto& slot = (*kernels)[static_cast<size_t>(link.node)];
-      slot = std::make_unique<FusedAwayKernel>(std::move(slot), link.aliased);
+      // Affine ops and activations infer from their operands' shapes only.
+      slot = std::make_unique<FusedAwayKernel>(std::move(slot), link.aliased, /*keep_inputs=*/false);
     }
     ++stats.producers;
     stats.fused_nodes += static_cast<int>(chain.size());

@@ -102,6 +102,13 @@ struct SessionOptions {
   std::vector<std::string> outputs;
   // Shapes to use for inputs whose dims are unknown in the graph (before inputs are given).
   std::map<std::string, Shape> input_shapes;
+  // Pooling for batch processing: when a new input shape needs a new plan, the arena, scratch
+  // and I/O blocks already held are reused if they are big enough (a short last batch then
+  // allocates none of them) and only too-small ones are replaced. The session then holds the
+  // largest shape's blocks; the plan's predicted peak counts them at their held size. Constants
+  // that depend on no input are kept from the first prepare and packed weights whose layout
+  // holds are taken over, so re-preparing re-folds and re-packs nothing (session_pool.cc).
+  bool reuse_buffers = false;
 };
 
 // A tensor live at the plan's peak step.
@@ -141,7 +148,7 @@ struct LayerWeights {
 
 // The static memory plan of a session for one set of input shapes (before running).
 // predicted_peak_bytes is what the accounted allocators will hold during a run:
-//   weights_packed_bytes + arena_bytes + scratch_bytes + io_bytes.
+//   weights_packed_bytes + arena_bytes + scratch_bytes + io_bytes (+ pooled_extra_bytes).
 // Mapped weights are file pages, not allocations, and are reported on their own.
 struct MemoryPlanReport {
   int64_t predicted_peak_bytes = 0;
@@ -156,6 +163,9 @@ struct MemoryPlanReport {
   int64_t weights_mapped_bytes = 0;     // weights read in place from the mapped file
   int64_t scratch_bytes = 0;            // kernel scratch (oneDNN scratchpads), shared by steps
   int64_t io_bytes = 0;                 // graph outputs
+  // With SessionOptions::reuse_buffers: bytes of reused blocks beyond this plan's arena, scratch
+  // and I/O needs (kept from a larger shape); included in predicted_peak_bytes.
+  int64_t pooled_extra_bytes = 0;
   int num_steps = 0;
   int fused_nodes = 0;                  // nodes computed by a conv/matmul next to them (fusion.h)
   int peak_step = -1;                   // step where the live activation bytes peak

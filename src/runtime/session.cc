@@ -119,6 +119,7 @@ void Session::Impl::create_kernels() {
   kernels.resize(static_cast<size_t>(model->graph().num_nodes()));
   for (int index : schedule) kernels[static_cast<size_t>(index)] = model->factory(index)();
   fusion = options.fuse ? fuse_epilogues(*model, schedule, output_refs, &kernels) : FusionStats();
+  packed_by_node.assign(kernels.size(), 0);
 }
 
 Status Session::Impl::execute(const std::vector<const Tensor*>& fed, StepObserver* observer) {

@@ -58,6 +58,10 @@ struct Session::Impl {
   std::shared_ptr<void> scratch;
   std::vector<std::shared_ptr<void>> io_buffers; // graph outputs
   size_t scratch_bytes = 0;
+  // Held sizes of the blocks above (>= this plan's needs when reused; see reuse_buffers).
+  int64_t arena_capacity = 0;
+  int64_t scratch_capacity = 0;
+  std::vector<int64_t> io_capacities;
   MemoryPlanReport report;
   // The last input signature refused for exceeding the memory limit and its error: the plan is
   // deterministic and the limit fixed, so a retry fails at once instead of re-planning.
@@ -67,8 +71,17 @@ struct Session::Impl {
   // constants that later consumers released), by node index.
   std::vector<int64_t> packed_by_node;
 
-  // One kernel per scheduled node, with the fusion pass applied (runtime/fusion.h).
+  // One kernel per scheduled node, with the fusion pass applied (runtime/fusion.h). Kernels
+  // live across prepares (packed weights are taken over when their layout holds).
   void create_kernels();
+  // With reuse_buffers: the infos of the constant nodes that depend on no fed input, kept from
+  // the last prepare (values released after a kernel packed them are empty Tensors), so that
+  // re-preparing for another shape neither re-folds nor re-reads them and the packing kernels
+  // keep their packed copies (runtime/session_pool.cc). Empty: nothing cached.
+  std::vector<std::vector<TensorInfo>> cached_constants;
+
+  // Prepares; when a prepare from cached constants fails (a kernel needed released bytes), it
+  // drops the cache and prepares again from the model.
   Status prepare(const std::vector<FedSpec>& specs, PrepareMode mode = PrepareMode::kRun);
   // Specs of every fed input for plan()/predict() from named shapes.
   Result<std::vector<FedSpec>> specs_for_shapes(const std::map<std::string, Shape>& input_shapes) const;
@@ -77,10 +90,21 @@ struct Session::Impl {
 
  private:
   Status infer_all(const std::vector<FedSpec>& specs, std::vector<int>* run_nodes);
+  Status prepare_once(const std::vector<FedSpec>& specs, PrepareMode mode);
   Status plan_memory(const std::vector<int>& run_nodes, PrepareMode mode);
   // Once plan_memory has the order and the planner's records: report.steps (live bytes per
   // step), weights_mapped_bytes and weights_by_layer (session_report.cc).
   void describe_steps_and_weights(const std::vector<int>& order, const std::vector<UsageRecord>& records);
+  // Fills cached_constants after a successful prepare (reuse_buffers), or leaves it empty when a
+  // node that is re-prepared would need a released constant's bytes.
+  void cache_constants(const std::vector<int>& run_nodes);
+  // Drops the arena, scratch and I/O blocks, unless reuse_buffers keeps them for the next plan.
+  void release_blocks();
+  // Gives this plan its arena, scratch and I/O blocks: reused when held and big enough
+  // (reuse_buffers), else allocated. `io_sizes` are the planned output buffer sizes; on return
+  // io_buffers[i] holds at least io_sizes[i] bytes. Refuses a total over the memory limit
+  // before allocating (runtime/session_pool.cc).
+  Status bind_blocks(const std::vector<int64_t>& io_sizes);
 };
 
 // prepare(specs, kRun), and when the plan exceeds the memory limit an error a user can act on:

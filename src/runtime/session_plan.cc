@@ -103,7 +103,21 @@ std::vector<int> constants_before_first_use(const Graph& graph, const std::vecto
 Status Session::Impl::infer_all(const std::vector<FedSpec>& specs, std::vector<int>* run_nodes) {
   const Graph& graph = model->graph();
   const size_t num_nodes = static_cast<size_t>(graph.num_nodes());
-  infos.assign(num_nodes, {});
+  auto packed_in_use = [&] {
+    return account->bytes_in_use_by_category()[static_cast<int>(MemoryCategory::kWeightsPacked)];
+  };
+  // What each node leaves in weights_packed: what preparing it allocated, less its folded
+  // outputs that later consumers released (the report's weights by layer). Kernels outlive a
+  // re-prepare and keep (or hand on) what they packed, so each prepare adds what changed; the
+  // counts start at zero with the kernels (create_kernels). The last prepare's constants that
+  // runs read are dropped here, each from its node's count.
+  if (packed_by_node.size() != num_nodes) packed_by_node.assign(num_nodes, 0);
+  infos.resize(num_nodes);
+  for (size_t n = 0; n < num_nodes; ++n) {
+    const int64_t held = packed_in_use();
+    infos[n].clear();
+    packed_by_node[n] -= held - packed_in_use();
+  }
   InferParams params;
   params.concrete = true;
   run_nodes->clear();
@@ -133,12 +147,6 @@ Status Session::Impl::infer_all(const std::vector<FedSpec>& specs, std::vector<i
     return static_cast<size_t>(ref.port) < flags.size() && flags[static_cast<size_t>(ref.port)];
   };
   for (const TensorRef& ref : output_refs) mark_needed(ref);
-  // What each node leaves in weights_packed: what preparing it allocated, less its folded
-  // outputs that later consumers released (the report's weights by layer).
-  packed_by_node.assign(num_nodes, 0);
-  auto packed_in_use = [&] {
-    return account->bytes_in_use_by_category()[static_cast<int>(MemoryCategory::kWeightsPacked)];
-  };
 
   for (int index : constants_before_first_use(graph, schedule)) {
     const Node& node = graph.node(index);
@@ -149,6 +157,10 @@ Status Session::Impl::infer_all(const std::vector<FedSpec>& specs, std::vector<i
       const FedSpec& spec = specs[static_cast<size_t>(fed_it - fed_nodes.begin())];
       outputs.assign(1, TensorInfo{spec.dtype, spec.shape, nullptr});
       continue;  // bound at run time
+    }
+    if (!cached_constants.empty() && !cached_constants[static_cast<size_t>(index)].empty()) {
+      outputs = cached_constants[static_cast<size_t>(index)];  // shape-independent: not re-folded
+      continue;
     }
     PBMEM_ASSIGN_OR_RETURN(auto inputs, gather_inputs(node, infos));
     const int64_t packed_before = packed_in_use();
@@ -176,17 +188,23 @@ Status Session::Impl::infer_all(const std::vector<FedSpec>& specs, std::vector<i
 }
 
 Status Session::Impl::prepare(const std::vector<FedSpec>& specs, PrepareMode mode) {
+  Status status = prepare_once(specs, mode);
+  if (status.ok() || cached_constants.empty()) return status;
+  // A kernel needed constant bytes the cache had released: start over from the model.
+  cached_constants.clear();
+  create_kernels();
+  return prepare_once(specs, mode);
+}
+
+Status Session::Impl::prepare_once(const std::vector<FedSpec>& specs, PrepareMode mode) {
   const Graph& graph = model->graph();
   prepared = false;
   steps.clear();
   values.clear();
-  arena.reset();
-  scratch.reset();
-  io_buffers.clear();
+  release_blocks();
   report = MemoryPlanReport();
-  // Fresh kernels: re-preparing for new shapes would otherwise hold the old shapes' packed
-  // weights while packing the new ones (a higher peak) and blur what each layer holds.
-  create_kernels();
+  // Kernels are kept: a re-prepare for new shapes takes over their packed weights when the
+  // packed layout holds (no allocation), else each kernel frees its old copy as it packs anew.
 
   std::vector<int> run_nodes;
   {
@@ -212,6 +230,7 @@ Status Session::Impl::prepare(const std::vector<FedSpec>& specs, PrepareMode mod
     if (specs[k].fed) report.input_shapes.emplace_back(node.name, specs[k].shape);
   }
   if (mode == PrepareMode::kPredict) return ok_status();  // nothing bound: a run prepares again
+  cache_constants(run_nodes);
   prepared = true;
   prepared_specs = specs;
   return ok_status();
@@ -438,20 +457,7 @@ Status Session::Impl::plan_memory(const std::vector<int>& run_nodes_in, PrepareM
 
   // Nothing beyond the packed weights is allocated until the plan is known to fit the limit.
   if (mode == PrepareMode::kPredict) return ok_status();
-  if (options.memory_limit > 0 && report.predicted_peak_bytes > options.memory_limit) {
-    return resource_exhausted("the plan needs ", describe_bytes(report.predicted_peak_bytes),
-                              " but the memory limit is ", describe_bytes(options.memory_limit));
-  }
-  for (int64_t bytes : io_sizes) {
-    PBMEM_ASSIGN_OR_RETURN(std::shared_ptr<void> io, account->allocate(bytes, MemoryCategory::kIo));
-    io_buffers.push_back(std::move(io));
-  }
-  if (report.arena_bytes > 0) {
-    PBMEM_ASSIGN_OR_RETURN(arena, account->allocate(report.arena_bytes, MemoryCategory::kActivations));
-  }
-  if (scratch_bytes > 0) {
-    PBMEM_ASSIGN_OR_RETURN(scratch, account->allocate(static_cast<int64_t>(scratch_bytes), MemoryCategory::kScratch));
-  }
+  PBMEM_RETURN_IF_ERROR(bind_blocks(io_sizes));
 
   // Bind every tensor: constants, arena and I/O views. Views of views are re-bound per run.
   values.assign(num_nodes, {});
@@ -461,7 +467,8 @@ Status Session::Impl::plan_memory(const std::vector<int>& run_nodes_in, PrepareM
     for (size_t p = 0; p < outs.size(); ++p) {
       // Constants nothing reads at run time were dropped: dtype and shape only.
       values[static_cast<size_t>(index)][p] =
-          outs[p].value ? *outs[p].value : Tensor::view(outs[p].dtype, outs[p].shape, nullptr, nullptr);
+          outs[p].value && outs[p].value->valid() ? *outs[p].value
+                                                  : Tensor::view(outs[p].dtype, outs[p].shape, nullptr, nullptr);
     }
   }
   for (size_t t = 0; t < tensors.size(); ++t) {
