@@ -57,22 +57,13 @@ struct BatchSettings {
   int64_t memory_limit = 0;
 };
 
-// `--batch N`: a plain decimal number in [1, 2^63) (CLI11 would saturate huge values).
+// `--batch N` (input_args.h's rule), where 'auto' is the other accepted form.
 Result<int64_t> parse_batch_size(const std::string& text) {
-  constexpr int64_t kBase = 10;
-  int64_t value = 0;
-  bool valid = !text.empty();
-  for (char c : text) {
-    if (c < '0' || c > '9' || __builtin_mul_overflow(value, kBase, &value) ||
-        __builtin_add_overflow(value, static_cast<int64_t>(c - '0'), &value)) {
-      valid = false;
-      break;
-    }
-  }
-  if (!valid || value < 1) {
+  Result<int64_t> batch = parse_batch_flag(text);
+  if (!batch.ok()) {
     return invalid_argument("--batch must be 'auto' or an integer in [1, 2^63), got '", text, "'");
   }
-  return value;
+  return batch;
 }
 
 Status check_flags(const RunArgs& args) {
