@@ -45,7 +45,7 @@ test-asan:
 	$(ASAN_DIR)/pbmem_tests
 	PBMEM_BIN=$(abspath $(ASAN_DIR))/pbmem PBMEM_PYTHONPATH=$(abspath $(BUILD_DIR))/python \
 	  $(PYTHON) -m pytest -q tests/py/test_bad_input.py tests/py/test_cli.py tests/py/test_cli_memory.py \
-	  tests/py/test_report.py
+	  tests/py/test_report.py tests/py/test_batch_dir.py tests/py/test_cli_bench.py
 
 # Fuzzes a scratch copy of the seed corpus, so the repository's corpus stays as committed.
 fuzz:
