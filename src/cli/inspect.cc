@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/memory_report.h"
 #include "runtime/model.h"
 
 namespace pbmem::cli {
@@ -12,19 +13,6 @@ namespace {
 
 constexpr double kBytesPerMiB = 1024.0 * 1024.0;
 constexpr int kJsonIndent = 2;
-
-nlohmann::json shape_json(const Shape& shape) {
-  if (!shape.known_rank()) return nullptr;
-  nlohmann::json dims = nlohmann::json::array();
-  for (int64_t d : shape.dims()) {
-    if (d == kUnknownDim) {
-      dims.push_back(nullptr);
-    } else {
-      dims.push_back(d);
-    }
-  }
-  return dims;
-}
 
 // Inputs also say whether they have a default (PlaceholderWithDefault: feeding is optional).
 nlohmann::json specs_json(const std::vector<TensorSpec>& specs, bool are_inputs) {

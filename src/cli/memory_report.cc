@@ -20,23 +20,6 @@ constexpr size_t kTopLiveTensors = 10;  // rows of the "live at the peak" table
 constexpr double kPercent = 100.0;
 constexpr char kProcStatus[] = "/proc/self/status";
 constexpr char kPeakRssField[] = "VmHWM:";
-constexpr char kUnitSuffixes[][4] = {"B", "KiB", "MiB", "GiB", "TiB"};
-constexpr int kNumUnits = sizeof(kUnitSuffixes) / sizeof(kUnitSuffixes[0]);
-
-// "12.3 MiB (12897280 bytes)".
-std::string sized(int64_t bytes) { return str_cat(human_bytes(bytes), " (", bytes, " bytes)"); }
-
-nlohmann::json dims_json(const Shape& shape) {
-  nlohmann::json dims = nlohmann::json::array();
-  for (int64_t d : shape.dims()) {
-    if (d == kUnknownDim) {
-      dims.push_back(nullptr);
-    } else {
-      dims.push_back(d);
-    }
-  }
-  return dims;
-}
 
 nlohmann::json allocator_json(const AllocatorStats& stats) {
   return {{"num_allocs", stats.num_allocs},
@@ -89,29 +72,29 @@ void print_live_at_peak(const MemoryPlanReport& report) {
   for (size_t i = 0; i < shown; ++i) {
     const LiveTensor& t = report.live_at_peak[i];
     std::string steps = str_cat(t.first_step, "..", t.last_step);
-    std::printf("  %-28s %-13s %-*s %s\n", sized(t.bytes).c_str(), steps.c_str(), op_width,
+    std::printf("  %-28s %-13s %-*s %s\n", describe_bytes(t.bytes).c_str(), steps.c_str(), op_width,
                 t.op.c_str(), t.name.c_str());
   }
 }
 
 }  // namespace
 
-std::string human_bytes(int64_t bytes) {
-  if (bytes < kBytesPerKiB) return str_cat(bytes, " B");
-  double value = static_cast<double>(bytes);
-  int unit = 0;
-  while (value >= static_cast<double>(kBytesPerKiB) && unit + 1 < kNumUnits) {
-    value /= static_cast<double>(kBytesPerKiB);
-    ++unit;
+nlohmann::json shape_json(const Shape& shape) {
+  if (!shape.known_rank()) return nullptr;
+  nlohmann::json dims = nlohmann::json::array();
+  for (int64_t d : shape.dims()) {
+    if (d == kUnknownDim) {
+      dims.push_back(nullptr);
+    } else {
+      dims.push_back(d);
+    }
   }
-  char text[32];
-  std::snprintf(text, sizeof(text), "%.1f %s", value, kUnitSuffixes[unit]);
-  return text;
+  return dims;
 }
 
 nlohmann::json plan_json(const MemoryPlanReport& report, bool with_ascii) {
   nlohmann::json shapes = nlohmann::json::object();
-  for (const auto& [name, shape] : report.input_shapes) shapes[name] = dims_json(shape);
+  for (const auto& [name, shape] : report.input_shapes) shapes[name] = shape_json(shape);
   nlohmann::json live = nlohmann::json::array();
   for (const LiveTensor& t : report.live_at_peak) {
     live.push_back({{"name", t.name},
@@ -154,26 +137,26 @@ void print_plan(const std::string& model_path, const MemoryPlanReport& report, b
               report.fused_nodes);
 
   std::printf("predicted peak: %s = packed weights + arena + scratch + I/O\n",
-              sized(report.predicted_peak_bytes).c_str());
-  print_row("weights packed", sized(report.weights_packed_bytes),
+              describe_bytes(report.predicted_peak_bytes).c_str());
+  print_row("weights packed", describe_bytes(report.weights_packed_bytes),
             "reordered/folded weights we allocate");
-  print_row("arena", sized(report.arena_bytes), "activations, one planned block");
-  print_row("scratch", sized(report.scratch_bytes), "kernel scratchpads, shared by steps");
-  print_row("I/O", sized(report.io_bytes), "graph outputs");
+  print_row("arena", describe_bytes(report.arena_bytes), "activations, one planned block");
+  print_row("scratch", describe_bytes(report.scratch_bytes), "kernel scratchpads, shared by steps");
+  print_row("I/O", describe_bytes(report.io_bytes), "graph outputs");
   int64_t weights = report.weights_packed_bytes + report.weights_mapped_bytes;
   std::printf("weights: %s = %s mapped (file pages, not allocated) + %s packed\n\n",
-              sized(weights).c_str(), human_bytes(report.weights_mapped_bytes).c_str(),
+              describe_bytes(weights).c_str(), human_bytes(report.weights_mapped_bytes).c_str(),
               human_bytes(report.weights_packed_bytes).c_str());
 
   std::printf("activations:\n");
-  print_row("lower bound", sized(report.lower_bound_bytes),
+  print_row("lower bound", describe_bytes(report.lower_bound_bytes),
             "max over steps of the live activation bytes");
-  print_row("arena", sized(report.arena_bytes),
+  print_row("arena", describe_bytes(report.arena_bytes),
             "arena / lower bound = " + ratio_text(report.arena_bytes, report.lower_bound_bytes));
-  print_row("naive sum", sized(report.naive_bytes), "every activation in its own buffer");
+  print_row("naive sum", describe_bytes(report.naive_bytes), "every activation in its own buffer");
   std::printf("op order (live-bytes peak, before buffers are shared):\n");
-  print_row("default order", sized(report.default_order_lower_bound_bytes));
-  print_row("scheduled order", sized(report.scheduled_order_lower_bound_bytes),
+  print_row("default order", describe_bytes(report.default_order_lower_bound_bytes));
+  print_row("scheduled order", describe_bytes(report.scheduled_order_lower_bound_bytes),
             change_text(report.scheduled_order_lower_bound_bytes,
                         report.default_order_lower_bound_bytes));
   std::printf("\n");

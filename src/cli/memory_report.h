@@ -8,13 +8,18 @@
 #include <optional>
 #include <string>
 
+#include "core/byte_size.h"
+#include "core/shape.h"
 #include "core/status.h"
 #include "runtime/model.h"
 
 namespace pbmem::cli {
 
-// "12.3 MiB", "512 B", "3.0 KiB" (binary units).
-std::string human_bytes(int64_t bytes);
+// Byte counts are shown with core/byte_size.h's human_bytes ("12.3 MiB") and describe_bytes
+// ("12.3 MiB (12897280 bytes)").
+
+// A shape as JSON: [d0, d1, ...] with null for unknown dims; null for an unknown rank.
+nlohmann::json shape_json(const Shape& shape);
 
 // `pbmem plan --json`: the plan's fields, weights_bytes = packed + mapped, input_shapes as
 // {name: [dims]} and live_at_peak as [{name, op, bytes, first_step, last_step}].
