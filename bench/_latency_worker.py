@@ -6,13 +6,12 @@ benchmark uses), then times: load, the first run (where engines prepare: graph o
 weight packing), `warmup` more runs, and `runs` timed runs one by one with a monotonic clock.
 The last stdout line is one JSON object; a failure is reported in it as "error".
 """
-import json
 import os
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _memory_worker import ENGINES, short_error  # noqa: E402
+from _memory_worker import ENGINES, short_error, main as worker_main  # noqa: E402
 
 
 def measure(spec):
@@ -47,15 +46,5 @@ def measure(spec):
     return result
 
 
-def main():
-    spec = json.loads(sys.argv[1])
-    try:
-        result = measure(spec)
-    except Exception as e:  # report, don't crash: the parent tabulates the message
-        result = {"engine": spec.get("engine"), "error": "worker: " + short_error(e)}
-    sys.stdout.flush()
-    print("\n" + json.dumps(result))
-
-
 if __name__ == "__main__":
-    main()
+    worker_main(measure)

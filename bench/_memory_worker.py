@@ -245,10 +245,12 @@ def measure(spec):
     return result
 
 
-def main():
+def main(measure_spec=None):
+    """Runs one measurement (this file's, or the latency worker's) on the JSON spec in argv[1]
+    and prints its result as the last stdout line."""
     spec = json.loads(sys.argv[1])
     try:
-        result = measure(spec)
+        result = (measure_spec or measure)(spec)
     except Exception as e:  # report, don't crash: the parent tabulates the message
         result = {"engine": spec.get("engine"), "error": "worker: " + short_error(e)}
     sys.stdout.flush()

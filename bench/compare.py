@@ -14,7 +14,6 @@ the same thread count (`build/pbmem_peak_flops`). Outputs are compared with TF's
 
 Writes docs/PERFORMANCE.md, docs/performance_chart.svg and bench/results/compare.json.
 """
-import argparse
 import datetime
 import json
 import os
@@ -35,48 +34,20 @@ import memory  # noqa: E402  (ONNX conversion, worker spawning, machine facts)
 import _compare_report as report  # noqa: E402
 
 WORKER = os.path.join(BENCH_DIR, "_latency_worker.py")
-ENGINES = ["tf", "ort", "opencv", "pbmem"]
-DEFAULT_BATCHES = [1, 16]
-DEFAULT_THREADS = 2
-DEFAULT_REPEATS = 3
+CHART_NAME = "performance_chart.svg"
 DEFAULT_RUNS = 10
 DEFAULT_WARMUP = 3
 TOOL_TIMEOUT_SECONDS = 600
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    csv = lambda text: [item.strip() for item in text.split(",") if item.strip()]  # noqa: E731
-    parser.add_argument("--models", type=csv, default=list(models.KERAS_MODELS))
-    parser.add_argument("--batches", type=lambda t: [int(b) for b in csv(t)],
-                        default=DEFAULT_BATCHES)
-    parser.add_argument("--engines", type=csv, default=ENGINES)
-    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS)
-    parser.add_argument("--repeats", type=int, default=DEFAULT_REPEATS,
-                        help="interleaved rounds (fresh process per engine and case each round)")
+    parser = memory.engine_parser(__doc__.split("\n\n")[0], "PERFORMANCE.md", CHART_NAME,
+                                  "compare.json")
     parser.add_argument("--runs", type=int, default=DEFAULT_RUNS, help="timed runs per process")
     parser.add_argument("--warmup", type=int, default=DEFAULT_WARMUP)
-    parser.add_argument("--out", default=os.path.join(REPO_ROOT, "docs", "PERFORMANCE.md"))
-    parser.add_argument("--chart", default=None,
-                        help="SVG path (default: performance_chart.svg next to --out)")
-    parser.add_argument("--json", default=os.path.join(BENCH_DIR, "results", "compare.json"))
-    parser.add_argument("--pbmem-bin", default=os.environ.get(
-        "PBMEM_BIN", os.path.join(REPO_ROOT, "build", "pbmem")))
-    parser.add_argument("--pbmem-pythonpath", default=os.environ.get(
-        "PBMEM_PYTHONPATH", os.path.join(REPO_ROOT, "build", "python")))
-    args = parser.parse_args(argv)
-    unknown = [m for m in args.models if m not in models.KERAS_MODELS]
-    if unknown:
-        parser.error(f"unknown models {unknown}; known: {list(models.KERAS_MODELS)}")
-    bad = [e for e in args.engines if e not in ENGINES]
-    if bad:
-        parser.error(f"unknown engines {bad}; known: {ENGINES}")
-    if min(args.repeats, args.runs, args.threads) < 1 or args.warmup < 0 or not args.batches \
-            or min(args.batches) < 1:
-        parser.error("--repeats, --runs, --threads and every batch must be >= 1; --warmup >= 0")
-    if args.chart is None:
-        args.chart = os.path.join(os.path.dirname(os.path.abspath(args.out)),
-                                  "performance_chart.svg")
+    args = memory.check_engine_args(parser, parser.parse_args(argv), CHART_NAME)
+    if args.runs < 1 or args.warmup < 0:
+        parser.error("--runs must be >= 1 and --warmup >= 0")
     return args
 
 

@@ -47,27 +47,35 @@ PLAN_TIMEOUT_SECONDS = 300
 STDERR_TAIL_CHARS = 600
 # The role of the output every engine fetches (and that is compared with TF's).
 FETCHED_OUTPUT = "probs"
+CHART_NAME = "memory_chart.svg"
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def engine_parser(description, doc_name, chart_name, json_name):
+    """The arguments every engine benchmark takes (this one and bench/compare.py): models,
+    batches, rounds, engines, threads, output paths and the pbmem build to use."""
+    parser = argparse.ArgumentParser(description=description)
     csv = lambda text: [item.strip() for item in text.split(",") if item.strip()]  # noqa: E731
     parser.add_argument("--models", type=csv, default=DEFAULT_MODELS)
     parser.add_argument("--batches", type=lambda t: [int(b) for b in csv(t)],
                         default=DEFAULT_BATCHES)
-    parser.add_argument("--repeats", type=int, default=DEFAULT_REPEATS)
+    parser.add_argument("--repeats", type=int, default=DEFAULT_REPEATS,
+                        help="interleaved rounds (fresh process per engine and case each round)")
     parser.add_argument("--engines", type=csv, default=ENGINES)
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS,
                         help="threads given to every engine (default %(default)s)")
-    parser.add_argument("--out", default=os.path.join(REPO_ROOT, "docs", "MEMORY.md"))
+    parser.add_argument("--out", default=os.path.join(REPO_ROOT, "docs", doc_name))
     parser.add_argument("--chart", default=None,
-                        help="SVG path (default: memory_chart.svg next to --out)")
-    parser.add_argument("--json", default=os.path.join(BENCH_DIR, "results", "memory.json"))
+                        help=f"SVG path (default: {chart_name} next to --out)")
+    parser.add_argument("--json", default=os.path.join(BENCH_DIR, "results", json_name))
     parser.add_argument("--pbmem-bin", default=os.environ.get(
         "PBMEM_BIN", os.path.join(REPO_ROOT, "build", "pbmem")))
     parser.add_argument("--pbmem-pythonpath", default=os.environ.get(
         "PBMEM_PYTHONPATH", os.path.join(REPO_ROOT, "build", "python")))
-    args = parser.parse_args(argv)
+    return parser
+
+
+def check_engine_args(parser, args, chart_name):
+    """Rejects unknown models or engines and non-positive counts; fills in the chart path."""
     unknown = [m for m in args.models if m not in models.KERAS_MODELS]
     if unknown:
         parser.error(f"unknown models {unknown}; known: {list(models.KERAS_MODELS)}")
@@ -77,8 +85,13 @@ def parse_args(argv=None):
     if args.repeats < 1 or args.threads < 1 or not args.batches or min(args.batches) < 1:
         parser.error("--repeats, --threads and every batch must be >= 1")
     if args.chart is None:
-        args.chart = os.path.join(os.path.dirname(os.path.abspath(args.out)), "memory_chart.svg")
+        args.chart = os.path.join(os.path.dirname(os.path.abspath(args.out)), chart_name)
     return args
+
+
+def parse_args(argv=None):
+    parser = engine_parser(__doc__.split("\n\n")[0], "MEMORY.md", CHART_NAME, "memory.json")
+    return check_engine_args(parser, parser.parse_args(argv), CHART_NAME)
 
 
 def log(*parts):
