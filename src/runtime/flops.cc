@@ -16,13 +16,7 @@ double num_elements(const Shape& shape) {
   return n;
 }
 
-bool fully_known(const TensorInfo* info) {
-  if (info == nullptr || !info->shape.known_rank()) return false;
-  for (int i = 0; i < info->shape.rank(); ++i) {
-    if (info->shape.dim(i) < 0) return false;
-  }
-  return true;
-}
+bool fully_known(const TensorInfo* info) { return info != nullptr && info->shape.fully_defined(); }
 
 // Multiply-adds of one node, from its first output and its inputs' shapes; 0 for other ops.
 double multiply_adds(const Node& node, const TensorInfo* out,
