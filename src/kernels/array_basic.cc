@@ -150,8 +150,9 @@ class IdentityKernel : public Kernel {
   bool aliases_input0() const override { return true; }
 };
 
-// n outputs, each the matching input. The executor only aliases output 0 of single-output
-// kernels, so run() copies.
+// n outputs, each the matching input: the executor makes each a view of its input (Keras wraps
+// every swish in one, so copies here would cost a pass over each activation). run() copies, for
+// callers that evaluate it directly (constant folding).
 class IdentityNKernel : public Kernel {
  public:
   Status infer(InferContext& ctx) override {
@@ -169,6 +170,7 @@ class IdentityNKernel : public Kernel {
     for (int i = 0; i < ctx.num_inputs(); ++i) PBMEM_RETURN_IF_ERROR(copy_through(ctx, i));
     return ok_status();
   }
+  bool forwards_inputs() const override { return true; }
 };
 
 class NoOpKernel : public Kernel {

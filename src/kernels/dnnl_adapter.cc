@@ -57,6 +57,7 @@ dnnl::algorithm eltwise_algorithm(EltwiseKind kind) {
     case EltwiseKind::kElu: return dnnl::algorithm::eltwise_elu;
     case EltwiseKind::kLogistic: return dnnl::algorithm::eltwise_logistic;
     case EltwiseKind::kTanh: return dnnl::algorithm::eltwise_tanh;
+    case EltwiseKind::kSwish: return dnnl::algorithm::eltwise_swish;
   }
   return dnnl::algorithm::eltwise_relu;
 }

@@ -30,6 +30,7 @@ enum class EltwiseKind {
   kElu,       // alpha = scale of the negative part
   kLogistic,  // sigmoid
   kTanh,
+  kSwish,     // x * sigmoid(alpha * x)
 };
 struct EltwisePostOp {
   EltwiseKind kind = EltwiseKind::kRelu;

@@ -21,6 +21,7 @@ float apply(const Activation& a, float x) {
     case ActivationKind::kElu: return x < 0 ? std::expm1(x) : x;
     case ActivationKind::kSigmoid: return 1.0f / (1.0f + std::exp(-x));
     case ActivationKind::kTanh: return std::tanh(x);
+    case ActivationKind::kSwish: return x / (1.0f + std::exp(-a.alpha * x));
   }
   return x;
 }
@@ -39,6 +40,7 @@ bool activations_to_post_ops(const std::vector<Activation>& activations,
       case ActivationKind::kElu: op = {dnnl::EltwiseKind::kElu, kEluAlpha, 0.0f}; break;
       case ActivationKind::kSigmoid: op = {dnnl::EltwiseKind::kLogistic, 0.0f, 0.0f}; break;
       case ActivationKind::kTanh: op = {dnnl::EltwiseKind::kTanh, 0.0f, 0.0f}; break;
+      case ActivationKind::kSwish: op = {dnnl::EltwiseKind::kSwish, a.alpha, 0.0f}; break;
       default: return false;
     }
     post_ops->push_back(op);

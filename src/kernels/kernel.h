@@ -51,6 +51,7 @@ enum class ActivationKind {
   kElu,        // x < 0 ? exp(x) - 1 : x
   kSigmoid,
   kTanh,
+  kSwish,      // x * sigmoid(alpha * x) (SiLU at alpha = 1)
 };
 struct Activation {
   ActivationKind kind = ActivationKind::kRelu;
@@ -169,6 +170,8 @@ class Kernel {
   // The input whose bytes output 0 is (run() is then not called), or -1. Views alias input 0;
   // ops fused into their producer alias the input that producer computes.
   virtual int aliased_input() const { return aliases_input0() ? 0 : -1; }
+  // Every output i is a view of input i (IdentityN): run() is not called.
+  virtual bool forwards_inputs() const { return false; }
   // Fusion: may this node apply `epilogue` to its output? If so, set_epilogue() is called once,
   // before infer(), and run() then writes the epilogue's result.
   virtual bool accepts_epilogue(const Epilogue& /*epilogue*/) const { return false; }
@@ -186,6 +189,18 @@ class Kernel {
   // False for Placeholder and for ops whose value depends on when they run (memory stats).
   virtual bool foldable() const { return true; }
 };
+
+// The input whose bytes output `port` of a node with `num_outputs` outputs is, or -1: input i
+// for every output of a forwarding kernel, aliased_input() for a single-output view.
+inline int aliased_input_of_output(const Kernel& kernel, int port, size_t num_outputs) {
+  if (kernel.forwards_inputs()) return port;
+  return num_outputs == 1 && port == 0 ? kernel.aliased_input() : -1;
+}
+
+// True when every output of the node is a view of one of its inputs: nothing runs.
+inline bool is_view_node(const Kernel& kernel, size_t num_outputs) {
+  return kernel.forwards_inputs() || (num_outputs == 1 && kernel.aliased_input() >= 0);
+}
 
 using KernelFactory = std::unique_ptr<Kernel> (*)();
 

@@ -203,6 +203,15 @@ class ChainBuilder {
     return ChainLink{index_of(node), chain_input};
   }
 
+  // Appends an activation matched over several nodes (swish) if the producer accepts it.
+  bool try_activation(const Activation& activation) {
+    Epilogue candidate = current();
+    candidate.activations.push_back(activation);
+    if (!producer_.accepts_epilogue(candidate)) return false;
+    activations_ = candidate.activations;
+    return true;
+  }
+
   Epilogue current() const {
     Epilogue e{scale_, shift_, activations_};
     trim(&e);
@@ -230,6 +239,102 @@ class ChainBuilder {
   std::vector<Activation> activations_;
 };
 
+// Who reads each node's outputs among the scheduled nodes.
+struct Readers {
+  std::vector<std::vector<std::pair<int, int>>> port0;  // (consumer, input index) of output 0
+  std::vector<std::vector<int>> count;                 // reads per output port (+1 if requested)
+};
+
+// The index of `from`:0 among the inputs of `node`, when it appears exactly once there.
+std::optional<int> single_input_from(const Node& node, int from) {
+  std::optional<int> found;
+  for (size_t i = 0; i < node.inputs.size(); ++i) {
+    if (node.inputs[i].node != from) continue;
+    if (node.inputs[i].port != 0 || found) return std::nullopt;
+    found = static_cast<int>(i);
+  }
+  return found;
+}
+
+// swish(y) = y * sigmoid(beta * y), as TF's nn.silu / Keras' swish lower it:
+//   b = Mul(beta, y) (absent when beta is 1), s = Sigmoid(b or y), m = Mul(y, s),
+// usually wrapped in IdentityN(m, y, beta) by tf.custom_gradient. Matches when y's other readers
+// are such IdentityNs whose y-outputs nobody reads (after fusion y's bytes hold the swish).
+struct SwishMatch {
+  float beta = 1.0f;
+  std::vector<ChainLink> links;  // b (if any), s, m, in that order; m's output carries on
+  int result = -1;               // m
+};
+
+std::optional<SwishMatch> match_swish(const Model& model, int y, const Readers& readers,
+                                      const std::vector<bool>& blocked,
+                                      const std::vector<std::unique_ptr<Kernel>>& kernels) {
+  const Graph& graph = model.graph();
+  const auto& infos = model.infos();
+  auto usable = [&](int index) {
+    return !blocked[static_cast<size_t>(index)] && kernels[static_cast<size_t>(index)] != nullptr &&
+           !kernels[static_cast<size_t>(index)]->fused_away();
+  };
+  auto only_reader = [&](int index) -> int {
+    const auto& list = readers.port0[static_cast<size_t>(index)];
+    return list.size() == 1 && readers.count[static_cast<size_t>(index)][0] == 1 ? list[0].first : -1;
+  };
+  SwishMatch match;
+  int sigmoid = -1, mul = -1, beta_mul = -1;
+  for (const auto& [reader, input] : readers.port0[static_cast<size_t>(y)]) {
+    const Node& node = graph.node(reader);
+    if (node.op == "IdentityN") {
+      // Its output for y must be unread: it would now see the swish instead of y.
+      if (readers.count[static_cast<size_t>(reader)][static_cast<size_t>(input)] != 0) return std::nullopt;
+      continue;
+    }
+    if (node.op == "Sigmoid" && sigmoid < 0 && beta_mul < 0 && usable(reader)) {
+      sigmoid = reader;
+    } else if (node.op == "Mul" && node.inputs.size() == 2 && usable(reader) &&
+               single_input_from(node, y)) {
+      const TensorRef& other = node.inputs[static_cast<size_t>(1 - *single_input_from(node, y))];
+      const TensorInfo& operand = infos[static_cast<size_t>(other.node)][static_cast<size_t>(other.port)];
+      if (operand.value && operand.dtype == DType::kFloat && operand.value->num_elements() == 1 &&
+          beta_mul < 0 && sigmoid < 0) {
+        beta_mul = reader;
+        match.beta = operand.value->data<float>()[0];
+      } else if (mul < 0) {
+        mul = reader;
+      } else {
+        return std::nullopt;
+      }
+    } else {
+      return std::nullopt;
+    }
+  }
+  if (beta_mul >= 0) {
+    sigmoid = only_reader(beta_mul);
+    if (sigmoid < 0 || graph.node(sigmoid).op != "Sigmoid" || !usable(sigmoid)) return std::nullopt;
+    match.links.push_back(ChainLink{beta_mul, *single_input_from(graph.node(beta_mul), y)});
+  }
+  if (sigmoid < 0 || mul < 0 || only_reader(sigmoid) != mul) return std::nullopt;
+  const Node& m = graph.node(mul);
+  const int mul_y = *single_input_from(m, y);
+  if (m.inputs[static_cast<size_t>(1 - mul_y)].node != sigmoid || m.inputs[static_cast<size_t>(1 - mul_y)].port != 0) {
+    return std::nullopt;
+  }
+  // Same dtype and shape all along: no broadcasting hides in the Muls.
+  const TensorInfo& y_info = infos[static_cast<size_t>(y)][0];
+  for (const ChainLink& link : match.links) {
+    if (!same_shape(infos[static_cast<size_t>(link.node)][0].shape, y_info.shape)) return std::nullopt;
+  }
+  for (int index : {sigmoid, mul}) {
+    const auto& outs = infos[static_cast<size_t>(index)];
+    if (outs.size() != 1 || outs[0].dtype != DType::kFloat || !same_shape(outs[0].shape, y_info.shape)) {
+      return std::nullopt;
+    }
+  }
+  match.links.push_back(ChainLink{sigmoid, 0});
+  match.links.push_back(ChainLink{mul, mul_y});
+  match.result = mul;
+  return match;
+}
+
 }  // namespace
 
 FusionStats fuse_epilogues(const Model& model, const std::vector<int>& schedule,
@@ -254,6 +359,22 @@ FusionStats fuse_epilogues(const Model& model, const std::vector<int>& schedule,
     for (int dep : node.control_inputs) blocked[static_cast<size_t>(dep)] = true;
   }
   for (const TensorRef& ref : requested_outputs) blocked[static_cast<size_t>(ref.node)] = true;
+  Readers readers;
+  readers.port0.resize(num_nodes);
+  readers.count.resize(num_nodes);
+  for (size_t i = 0; i < num_nodes; ++i) readers.count[i].assign(model.infos()[i].size(), 0);
+  auto count_read = [&](const TensorRef& ref) {
+    auto& counts = readers.count[static_cast<size_t>(ref.node)];
+    if (static_cast<size_t>(ref.port) < counts.size()) ++counts[static_cast<size_t>(ref.port)];
+  };
+  for (int index : schedule) {
+    const Node& node = graph.node(index);
+    for (size_t i = 0; i < node.inputs.size(); ++i) {
+      count_read(node.inputs[i]);
+      if (node.inputs[i].port == 0) readers.port0[static_cast<size_t>(node.inputs[i].node)].emplace_back(index, static_cast<int>(i));
+    }
+  }
+  for (const TensorRef& ref : requested_outputs) count_read(ref);
 
   // Which outputs prepare will fold to constants: Const, and foldable ops of constants only.
   // (Load-time infos drop the values of large folded tensors, e.g. an Identity of a filter.)
@@ -316,7 +437,14 @@ FusionStats fuse_epilogues(const Model& model, const std::vector<int>& schedule,
     ChainBuilder builder(model, *kernel, channels, constant_weights);
     std::vector<ChainLink> chain;
     int current = producer;
-    while (!blocked[static_cast<size_t>(current)] && port0_consumers[static_cast<size_t>(current)] == 1) {
+    while (!blocked[static_cast<size_t>(current)]) {
+      if (port0_consumers[static_cast<size_t>(current)] != 1) {
+        std::optional<SwishMatch> swish = match_swish(model, current, readers, blocked, *kernels);
+        if (!swish || !builder.try_activation(Activation{ActivationKind::kSwish, swish->beta})) break;
+        chain.insert(chain.end(), swish->links.begin(), swish->links.end());
+        current = swish->result;
+        continue;
+      }
       const int next = only_consumer[static_cast<size_t>(current)];
       if (!scheduled[static_cast<size_t>(next)] || (*kernels)[static_cast<size_t>(next)] == nullptr) break;
       std::optional<ChainLink> link = builder.try_link(graph.node(next), current, out_shape);

@@ -136,8 +136,11 @@ Status Session::Impl::execute(const std::vector<const Tensor*>& fed, StepObserve
     const Node& node = graph.node(step.node);
     if (observer) observer->step_started(static_cast<int>(k));
     if (step.alias_only) {
-      step.outputs[0]->assign_view(*step.inputs[static_cast<size_t>(step.alias_input)],
-                                   infos[static_cast<size_t>(step.node)][0].shape);
+      const auto& outs = infos[static_cast<size_t>(step.node)];
+      for (size_t p = 0; p < step.outputs.size(); ++p) {
+        if (outs[p].value) continue;  // a constant (an IdentityN of a Const): bound at prepare
+        step.outputs[p]->assign_view(*step.inputs[static_cast<size_t>(step.alias_inputs[p])], outs[p].shape);
+      }
     } else {
       RunContext ctx(node, step.inputs, step.outputs, scratch.get(), scratch_bytes);
       ctx.set_memory_account(account.get());

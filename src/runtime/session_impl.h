@@ -24,8 +24,8 @@ struct FedSpec {
 // running it needs no allocation.
 struct Step {
   int node = -1;
-  bool alias_only = false;             // output 0 is a view of input alias_input: nothing to run
-  int alias_input = 0;
+  bool alias_only = false;             // every output p is a view of input alias_inputs[p]: nothing runs
+  std::vector<int> alias_inputs;
   std::vector<const Tensor*> inputs;   // into Session::Impl::values
   std::vector<Tensor*> outputs;
 };

@@ -337,11 +337,13 @@ Status Session::Impl::plan_memory(const std::vector<int>& run_nodes_in, PrepareM
     for (int index : order) {
       const Kernel& kernel = *kernels[static_cast<size_t>(index)];
       const Node& node = graph.node(index);
-      int out = tensor_of[static_cast<size_t>(index)].empty() ? -1 : tensor_of[static_cast<size_t>(index)][0];
-      const int aliased = kernel.aliased_input();
-      if (out < 0 || aliased < 0 || tensor_of[static_cast<size_t>(index)].size() != 1) continue;
-      int in = tensor_id(node.inputs[static_cast<size_t>(aliased)]);
-      if (in >= 0) views.parent[static_cast<size_t>(out)] = views.find(in);
+      const auto& ids = tensor_of[static_cast<size_t>(index)];
+      for (size_t p = 0; p < ids.size(); ++p) {
+        const int aliased = aliased_input_of_output(kernel, static_cast<int>(p), ids.size());
+        if (ids[p] < 0 || aliased < 0) continue;
+        int in = tensor_id(node.inputs[static_cast<size_t>(aliased)]);
+        if (in >= 0) views.parent[static_cast<size_t>(ids[p])] = views.find(in);
+      }
     }
     for (size_t t = 0; t < tensors.size(); ++t) {
       if (tensors[t].is_output) output_root[static_cast<size_t>(views.find(static_cast<int>(t)))] = true;
@@ -352,17 +354,20 @@ Status Session::Impl::plan_memory(const std::vector<int>& run_nodes_in, PrepareM
     const Node& node = graph.node(index);
     const auto& ids = tensor_of[static_cast<size_t>(index)];
     const int step = step_of[static_cast<size_t>(index)];
-    if (ids.size() == 1 && ids[0] >= 0 && kernel.aliased_input() >= 0) {
-      int out = ids[0];
-      int in = tensor_id(node.inputs[static_cast<size_t>(kernel.aliased_input())]);
-      if (in < 0) {
-        tensors[static_cast<size_t>(out)].external = true;
-        continue;
+    if (is_view_node(kernel, ids.size())) {
+      for (size_t p = 0; p < ids.size(); ++p) {
+        const int out = ids[p];
+        if (out < 0) continue;  // a constant output: its value is bound as is
+        int in = tensor_id(node.inputs[static_cast<size_t>(aliased_input_of_output(kernel, static_cast<int>(p), ids.size()))]);
+        if (in < 0) {
+          tensors[static_cast<size_t>(out)].external = true;
+          continue;
+        }
+        int root = buffers.find(in);
+        buffers.parent[static_cast<size_t>(out)] = root;
+        root_last[static_cast<size_t>(root)] = std::max(root_last[static_cast<size_t>(root)], tensors[static_cast<size_t>(out)].last_use);
+        output_root[static_cast<size_t>(root)] = output_root[static_cast<size_t>(root)] || output_root[static_cast<size_t>(out)];
       }
-      int root = buffers.find(in);
-      buffers.parent[static_cast<size_t>(out)] = root;
-      root_last[static_cast<size_t>(root)] = std::max(root_last[static_cast<size_t>(root)], tensors[static_cast<size_t>(out)].last_use);
-      output_root[static_cast<size_t>(root)] = output_root[static_cast<size_t>(root)] || output_root[static_cast<size_t>(out)];
       continue;
     }
     if (!options.in_place || ids.empty() || ids[0] < 0 || !can_run_in_place(node.op)) continue;
@@ -474,7 +479,7 @@ Status Session::Impl::plan_memory(const std::vector<int>& run_nodes_in, PrepareM
   for (size_t t = 0; t < tensors.size(); ++t) {
     const RunTensor& tensor = tensors[t];
     const Kernel& kernel = *kernels[static_cast<size_t>(tensor.node)];
-    if (tensor.external || (kernel.aliased_input() >= 0 && tensor_of[static_cast<size_t>(tensor.node)].size() == 1)) continue;
+    if (tensor.external || is_view_node(kernel, tensor_of[static_cast<size_t>(tensor.node)].size())) continue;
     int root = buffers.find(static_cast<int>(t));
     const TensorInfo& info = infos[static_cast<size_t>(tensor.node)][static_cast<size_t>(tensor.port)];
     void* base = nullptr;
@@ -493,9 +498,12 @@ Status Session::Impl::plan_memory(const std::vector<int>& run_nodes_in, PrepareM
     const Node& node = graph.node(index);
     Step step;
     step.node = index;
-    const int aliased = kernels[static_cast<size_t>(index)]->aliased_input();
-    step.alias_only = aliased >= 0 && infos[static_cast<size_t>(index)].size() == 1;
-    step.alias_input = std::max(aliased, 0);
+    const Kernel& kernel = *kernels[static_cast<size_t>(index)];
+    const size_t num_outputs = infos[static_cast<size_t>(index)].size();
+    step.alias_only = is_view_node(kernel, num_outputs);
+    for (size_t p = 0; step.alias_only && p < num_outputs; ++p) {
+      step.alias_inputs.push_back(aliased_input_of_output(kernel, static_cast<int>(p), num_outputs));
+    }
     for (const TensorRef& ref : node.inputs) step.inputs.push_back(&values[static_cast<size_t>(ref.node)][static_cast<size_t>(ref.port)]);
     for (Tensor& out : values[static_cast<size_t>(index)]) step.outputs.push_back(&out);
     steps.push_back(std::move(step));

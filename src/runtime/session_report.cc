@@ -37,7 +37,7 @@ void Session::Impl::describe_steps_and_weights(const std::vector<int>& order,
     step.node = node.name;
     step.op = node.op;
     step.live_bytes = k < live.size() ? live[k] : 0;
-    step.alias_only = kernels[static_cast<size_t>(index)]->aliased_input() >= 0 && outs.size() == 1;
+    step.alias_only = is_view_node(*kernels[static_cast<size_t>(index)], outs.size());
     for (const TensorInfo& out : outs) {
       step.output_shapes.push_back(out.shape);
       Result<int64_t> bytes = out.shape.num_bytes(out.dtype);

@@ -233,3 +233,77 @@ def test_pad_larger_than_the_kernel_window():
         y = tf.pad(x, [[0, 0], [4, 3], [3, 4], [0, 0]])
         return tf.sigmoid(tf.nn.bias_add(tf.nn.conv2d(y, f, strides=1, padding="VALID"), b))
     _check(build, {"x": x}, expected_fused=3, stem="fusion_pad_wide")
+
+
+def _ops_of(path):
+    tf = tfcheck._tf()
+    graph = tf.compat.v1.GraphDef()
+    with open(path, "rb") as f:
+        graph.ParseFromString(f.read())
+    return [n.op for n in graph.node]
+
+
+@pytest.mark.parametrize("beta", [1.0, 1.5])
+def test_swish_as_keras_lowers_it_is_fused(beta):
+    """Conv2D -> BN -> tf.nn.silu -> depthwise -> BiasAdd -> silu, as EfficientNet: silu lowers to
+    b = Mul(beta, y), s = Sigmoid(b), m = Mul(y, s) inside IdentityN(m, y, beta) (custom
+    gradient). Both swishes become eltwise_swish post-ops: Mul(beta), Sigmoid and Mul fused
+    (3 each), plus the BN's Mul/AddV2 and the BiasAdd; the IdentityNs are views."""
+    tf = tfcheck._tf()
+    rng = tfcheck.rng(21)
+    x = rng.standard_normal((2, 8, 9, 4)).astype(np.float32)
+    f = rng.standard_normal((3, 3, 4, 6)).astype(np.float32)
+    dw = rng.standard_normal((3, 3, 6, 1)).astype(np.float32)
+    bias, scale, shift = _consts(rng, 6)
+
+    def build(x):
+        y = tf.nn.conv2d(x, f, strides=1, padding="SAME") * scale + shift
+        y = tf.nn.silu(y, beta=beta)
+        y = tf.nn.bias_add(tf.nn.depthwise_conv2d(y, dw, strides=[1, 1, 1, 1], padding="SAME"), bias)
+        return tf.nn.silu(y, beta=beta)
+    path = _check(build, {"x": x}, expected_fused=2 + 3 + 1 + 3, dynamic_batch=True,
+                  stem=f"fusion_swish_{beta}")
+    ops = _ops_of(path)
+    assert ops.count("IdentityN") == 2 and ops.count("Sigmoid") == 2
+
+
+def test_plain_swish_and_matmul_swish_are_fused():
+    """y * sigmoid(y) written by hand (no IdentityN, no beta), after a conv and after a matmul."""
+    tf = tfcheck._tf()
+    rng = tfcheck.rng(22)
+    x = rng.standard_normal((3, 6, 6, 5)).astype(np.float32)
+    f = rng.standard_normal((1, 1, 5, 8)).astype(np.float32)
+    w = rng.standard_normal((8, 4)).astype(np.float32)
+
+    def build(x):
+        y = tf.nn.conv2d(x, f, strides=1, padding="VALID")
+        y = y * tf.sigmoid(y)
+        z = tf.matmul(tf.reduce_mean(y, axis=[1, 2]), w)
+        return tf.sigmoid(z) * z
+    _check(build, {"x": x}, expected_fused=4, stem="fusion_swish_plain")
+
+
+def test_swish_is_not_fused_when_its_parts_are_read_elsewhere():
+    """The sigmoid also read by another op, y read beside the swish, or IdentityN's y output
+    consumed: fusing would change what those readers see, so nothing of the swish is fused."""
+    tf = tfcheck._tf()
+    rng = tfcheck.rng(23)
+    x = rng.standard_normal((1, 5, 5, 3)).astype(np.float32)
+    f = rng.standard_normal((3, 3, 3, 4)).astype(np.float32)
+
+    def sigmoid_shared(x):
+        y = tf.nn.conv2d(x, f, strides=1, padding="SAME")
+        s = tf.sigmoid(y)
+        return y * s + s
+    _check(sigmoid_shared, {"x": x}, expected_fused=0, stem="fusion_swish_sigmoid_shared")
+
+    def y_shared(x):
+        y = tf.nn.conv2d(x, f, strides=1, padding="SAME")
+        return y * tf.sigmoid(y) - y
+    _check(y_shared, {"x": x}, expected_fused=0, stem="fusion_swish_y_shared")
+
+    def identity_n_output_read(x):
+        y = tf.nn.conv2d(x, f, strides=1, padding="SAME")
+        m, y_again = tf.raw_ops.IdentityN(input=[y * tf.sigmoid(y), y])
+        return m + 2.0 * y_again
+    _check(identity_n_output_read, {"x": x}, expected_fused=0, stem="fusion_swish_identityn_read")

@@ -63,6 +63,27 @@ def test_identity_n():
                      {"x": _f32((2, 3)), "y": _ints((4,))}, stem="identity_n")
 
 
+def test_identity_n_outputs_are_views_of_its_inputs():
+    """IdentityN inside a graph (a fed input, a computed tensor and a constant) computes
+    nothing: each output is a view of its input, so the plan needs no byte more than the same
+    graph without it (Keras wraps every swish in one)."""
+    import pbmem
+    tf = tfcheck._tf()
+    const = _f32((64, 64), seed=5)
+
+    def with_identity_n(x):
+        a, b, c = tf.identity_n([tf.nn.relu(x), x * 3.0, tf.constant(const)])
+        return a + b + c
+
+    def without(x):
+        return tf.nn.relu(x) + x * 3.0 + tf.constant(const)
+    feeds = {"x": _f32((64, 64), seed=6)}
+    paths = [check_against_tf(fn, feeds, stem=f"identity_n_{name}")
+             for name, fn in (("views", with_identity_n), ("none", without))]
+    peaks = [pbmem.load(p).plan(input_shapes={"x": (64, 64)})["predicted_peak_bytes"] for p in paths]
+    assert peaks[0] == peaks[1]
+
+
 def test_placeholder_with_default_uses_default():
     tf = tfcheck._tf()
     default = _f32((2, 3), seed=3)
