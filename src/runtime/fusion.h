@@ -2,7 +2,9 @@
 // followed by a chain of
 //   - per-channel affine ops with a constant operand: BiasAdd, Add/AddV2, Sub, Mul (what Keras'
 //     BatchNormalization and bias lower to in a frozen graph), then
-//   - element-wise activations: Relu, Relu6, LeakyRelu, Elu, Sigmoid, Tanh,
+//   - element-wise activations: Relu, Relu6, LeakyRelu, Elu, Sigmoid, Tanh, and swish
+//     y * sigmoid(beta * y) as TF's nn.silu and Keras lower it (Mul(beta, y), Sigmoid, Mul; the
+//     IdentityN that tf.custom_gradient wraps around it is a view, see match_swish),
 // is computed by the producer alone: the affine part becomes y = x * scale[c] + shift[c], which
 // the conv folds into its packed weights and bias, and the activations become oneDNN post-ops.
 // The fused nodes stay in the graph as views of the producer's output (no run, no buffer), so
