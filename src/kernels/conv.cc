@@ -52,6 +52,9 @@ class ConvKernel : public Kernel {
            activations_to_post_ops(epilogue.activations, &post_ops);
   }
   void set_epilogue(Epilogue epilogue) override { epilogue_ = std::move(epilogue); }
+  std::vector<TensorRef> extra_inputs() const override {
+    return epilogue_.residual ? std::vector<TensorRef>{*epilogue_.residual} : std::vector<TensorRef>{};
+  }
   // A zero Pad before a forward conv becomes part of the conv's own padding.
   bool accepts_input_padding() const override { return op_ != ConvOp::kBackpropInput; }
   void set_input_padding(InputPadding padding) override { input_padding_ = padding; }
@@ -153,8 +156,17 @@ class ConvKernel : public Kernel {
                        prepared_filter_shape_.str());
     }
     Tensor& out = ctx.output(0);
+    const Tensor* residual = nullptr;
+    if (epilogue_.residual) {
+      // The fused Add's other operand comes after the graph inputs.
+      residual = &ctx.input(ctx.num_inputs() - 1);
+      if (residual->shape() != out.shape() || residual->dtype() != DType::kFloat) {
+        return ctx.error("fused residual ", residual->shape().str(), " does not match the output ",
+                         out.shape().str());
+      }
+    }
     if (zero_fill_) {
-      fill_with_epilogue_of_zero(epilogue_, &out);
+      fill_with_epilogue_of_zero(epilogue_, residual, &out);
       return ok_status();
     }
     if (!dnnl_) return ok_status();  // empty output
@@ -167,6 +179,7 @@ class ConvKernel : public Kernel {
     buffers.src = data.raw_data();
     buffers.dst = out.raw_data();
     buffers.bias = bias_.valid() ? bias_.raw_data() : nullptr;
+    buffers.residual = residual != nullptr ? residual->raw_data() : nullptr;
     buffers.scratch = ctx.scratch();
     Status status = dnnl_->run(buffers);
     return status.ok() ? status : status.with_context(ctx.node().describe());
@@ -181,6 +194,7 @@ class ConvKernel : public Kernel {
   // folded into the filter when it is bound). The bias survives re-prepares: the shift is fixed.
   Status prepare_epilogue(const InferContext& ctx, dnnl::ConvParams* params) {
     if (epilogue_.empty()) return ok_status();
+    params->residual_add = epilogue_.residual.has_value();
     if (!activations_to_post_ops(epilogue_.activations, &params->post_ops)) {
       return internal_error(ctx.node().describe(), ": fused activation oneDNN cannot apply");
     }

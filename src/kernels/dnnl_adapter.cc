@@ -62,12 +62,18 @@ dnnl::algorithm eltwise_algorithm(EltwiseKind kind) {
   return dnnl::algorithm::eltwise_relu;
 }
 
-// User-managed scratchpad (the runtime owns all memory) plus fused element-wise ops.
-dnnl::primitive_attr make_attr(const std::vector<EltwisePostOp>& post_ops) {
+// The post-op slot of a fused residual: it comes first, so it is post-op 0.
+constexpr int kResidualArg = DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1;
+
+// User-managed scratchpad (the runtime owns all memory) plus fused ops: a residual tensor added
+// to dst (binary add, before the activations, as TF's Add precedes them), then element-wise ops.
+dnnl::primitive_attr make_attr(const std::vector<EltwisePostOp>& post_ops,
+                               const memory::desc* residual = nullptr) {
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  if (!post_ops.empty()) {
+  if (!post_ops.empty() || residual != nullptr) {
     dnnl::post_ops ops;
+    if (residual != nullptr) ops.append_binary(dnnl::algorithm::binary_add, *residual);
     for (const EltwisePostOp& op : post_ops) {
 #if DNNL_VERSION_MAJOR >= 3
       ops.append_eltwise(eltwise_algorithm(op.kind), op.alpha, op.beta);
@@ -104,7 +110,7 @@ bool all_positive(const memory::dims& dims) {
 
 struct DnnlOp::Impl {
   dnnl::primitive primitive;
-  memory src, weights, bias, dst, scratch;  // handle-less until run()/bind_weights()
+  memory src, weights, bias, dst, scratch, residual;  // handle-less until run()/bind_weights()
   std::vector<dnnl_exec_arg_t> args;
   size_t scratch_bytes = 0;
   size_t packed_bytes = 0;
@@ -206,6 +212,10 @@ Status DnnlOp::run(const RunBuffers& buffers) {
       im.bias.set_data_handle(const_cast<void*>(buffers.bias));
     }
     if (im.scratch_bytes > 0) im.scratch.set_data_handle(buffers.scratch);
+    if (im.residual) {
+      if (buffers.residual == nullptr) return internal_error("oneDNN op run without its residual");
+      im.residual.set_data_handle(const_cast<void*>(buffers.residual));
+    }
     // The C entry point takes our prebuilt argument array: nothing is allocated on our side.
     dnnl_status_t status = dnnl_primitive_execute(im.primitive.get(), cpu_stream().get(),
                                                   static_cast<int>(im.args.size()), im.args.data());
@@ -278,12 +288,14 @@ Result<ConvDescs> conv_descs(const ConvParams& p) {
 // (handle-less) memory objects.
 template <typename Primitive, typename PrimitiveDesc>
 Result<std::unique_ptr<DnnlOp>> finish(const PrimitiveDesc& pd, const memory::desc& user_weights,
-                                       bool has_bias, DnnlOp* replaces) {
+                                       bool has_bias, DnnlOp* replaces,
+                                       const memory::desc* residual = nullptr) {
   auto impl = std::make_unique<DnnlOp::Impl>();
   impl->primitive = Primitive(pd);
   memory::desc bias_md = has_bias ? pd.bias_desc() : memory::desc();
   impl->add_common_args(pd.src_desc(), pd.dst_desc(), has_bias ? &bias_md : nullptr,
                         pd.scratchpad_desc());
+  if (residual != nullptr) impl->add_arg(kResidualArg, *residual, &impl->residual);
   PBMEM_RETURN_IF_ERROR(impl->add_weights(user_weights, pd.weights_desc(), replaces));
   return std::make_unique<DnnlOp>(std::move(impl));
 }
@@ -295,7 +307,11 @@ Result<std::unique_ptr<DnnlOp>> make_conv(const ConvParams& p) {
   const memory::desc no_bias;
   const memory::desc& bias = p.has_bias ? d.bias : no_bias;
   try {
-    dnnl::primitive_attr attr = make_attr(p.post_ops);
+    if (p.residual_add && p.direction != ConvDirection::kForward) {
+      return internal_error("a residual add is fused into forward convolutions only");
+    }
+    const memory::desc* residual = p.residual_add ? &d.dst : nullptr;
+    dnnl::primitive_attr attr = make_attr(p.post_ops, residual);
     if (p.direction == ConvDirection::kForward) {
 #if DNNL_VERSION_MAJOR >= 3
       dnnl::convolution_forward::primitive_desc pd(
@@ -307,7 +323,7 @@ Result<std::unique_ptr<DnnlOp>> make_conv(const ConvParams& p) {
           d.any_weights, bias, d.dst, d.strides, d.dilations, d.pad_l, d.pad_r);
       dnnl::convolution_forward::primitive_desc pd(desc, attr, cpu_engine());
 #endif
-      return finish<dnnl::convolution_forward>(pd, d.user_weights, p.has_bias, p.replaces);
+      return finish<dnnl::convolution_forward>(pd, d.user_weights, p.has_bias, p.replaces, residual);
     }
     {
 #if DNNL_VERSION_MAJOR >= 3

@@ -62,6 +62,9 @@ struct ConvParams {
   Dims2 pad_r{0, 0};  // bottom, right
   int64_t groups = 1;
   bool has_bias = false;  // bias: [dst C]
+  // Forward only: dst += a residual tensor of dst's dims (NHWC), after the bias and before
+  // post_ops (a fused residual Add); run() then needs RunBuffers::residual.
+  bool residual_add = false;
   std::vector<EltwisePostOp> post_ops;
   // The op this one replaces (re-prepare for new shapes), or null. When the packed weight layout
   // is unchanged its packed buffer is taken instead of allocating a new one; otherwise it is
@@ -107,6 +110,7 @@ struct PoolParams {
 struct RunBuffers {
   const void* src = nullptr;
   const void* bias = nullptr;  // when the params said has_bias
+  const void* residual = nullptr;  // when the params said residual_add
   void* dst = nullptr;
   void* scratch = nullptr;     // scratch_bytes() bytes, kTensorAlignment-aligned
 };

@@ -75,12 +75,14 @@ Result<Tensor> make_bias_tensor(const std::vector<float>& shift) {
   return bias;
 }
 
-void fill_with_epilogue_of_zero(const Epilogue& epilogue, Tensor* out) {
+void fill_with_epilogue_of_zero(const Epilogue& epilogue, const Tensor* residual, Tensor* out) {
   const int64_t n = out->num_elements();
   const int64_t channels = static_cast<int64_t>(epilogue.shift.size());
+  const float* added = epilogue.residual && residual != nullptr ? residual->data<float>() : nullptr;
   float* data = out->data<float>();
   for (int64_t i = 0; i < n; ++i) {
     float v = channels > 0 ? epilogue.shift[static_cast<size_t>(i % channels)] : 0.0f;
+    if (added != nullptr) v += added[i];
     for (const Activation& a : epilogue.activations) v = apply(a, v);
     data[i] = v;
   }

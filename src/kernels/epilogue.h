@@ -25,6 +25,7 @@ Result<Tensor> scale_output_channels(const Tensor& weights, int64_t channels_per
 Result<Tensor> make_bias_tensor(const std::vector<float>& shift);
 
 // The epilogue of 0: what every output element is when the producer sums over nothing.
-void fill_with_epilogue_of_zero(const Epilogue& epilogue, Tensor* out);
+// `residual` (the epilogue's residual tensor, out's shape) is added when the epilogue has one.
+void fill_with_epilogue_of_zero(const Epilogue& epilogue, const Tensor* residual, Tensor* out);
 
 }  // namespace pbmem

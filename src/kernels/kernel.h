@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -59,13 +60,18 @@ struct Activation {
 };
 
 // What the runtime's fusion pass (runtime/fusion.h) folds into a conv/matmul node from the ops
-// that follow it: y = activations(x * scale[c] + shift[c]) over the output's last (channel) dim.
-// An empty scale means 1, an empty shift 0.
+// that follow it: y = activations(x * scale[c] + shift[c] + residual) over the output's last
+// (channel) dim. An empty scale means 1, an empty shift 0, no residual 0.
 struct Epilogue {
   std::vector<float> scale;
   std::vector<float> shift;
   std::vector<Activation> activations;
-  bool empty() const { return scale.empty() && shift.empty() && activations.empty(); }
+  // A tensor of the output's shape (a fused residual Add's other operand), which the node then
+  // reads as an extra input (Kernel::extra_inputs).
+  std::optional<TensorRef> residual;
+  bool empty() const {
+    return scale.empty() && shift.empty() && activations.empty() && !residual;
+  }
 };
 
 // Fusion of a zero Pad of the spatial dims before a conv (runtime/fusion.h): the data input
@@ -176,6 +182,10 @@ class Kernel {
   // before infer(), and run() then writes the epilogue's result.
   virtual bool accepts_epilogue(const Epilogue& /*epilogue*/) const { return false; }
   virtual void set_epilogue(Epilogue /*epilogue*/) {}
+  // Tensors run() reads beyond the node's graph inputs (a fused residual), passed to it as
+  // inputs num_graph_inputs, num_graph_inputs + 1, ...: the runtime schedules the node after
+  // their producers and keeps them alive until it has run.
+  virtual std::vector<TensorRef> extra_inputs() const { return {}; }
   // True for a node whose work a neighbouring node does (fusion): it is a view, never run.
   virtual bool fused_away() const { return false; }
   // Fusion: may this node take over the zero padding of the Pad that produces its input 0?

@@ -120,7 +120,7 @@ class MatMulKernel : public Kernel {
   // A fused shift becomes the bias and activations post-ops (a scale is not folded here).
   bool accepts_epilogue(const Epilogue& epilogue) const override {
     std::vector<dnnl::EltwisePostOp> post_ops;
-    return op_ == MatMulOp::kMatMul && epilogue.scale.empty() &&
+    return op_ == MatMulOp::kMatMul && epilogue.scale.empty() && !epilogue.residual &&
            activations_to_post_ops(epilogue.activations, &post_ops);
   }
   void set_epilogue(Epilogue epilogue) override { epilogue_ = std::move(epilogue); }
@@ -210,7 +210,7 @@ class MatMulKernel : public Kernel {
     }
     Tensor& out = ctx.output(0);
     if (zero_fill_) {
-      fill_with_epilogue_of_zero(epilogue_, &out);
+      fill_with_epilogue_of_zero(epilogue_, nullptr, &out);
       return ok_status();
     }
     if (!dnnl_) return ok_status();  // empty output

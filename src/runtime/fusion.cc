@@ -130,10 +130,11 @@ struct ChainLink {
 // Builds the epilogue of one producer step by step, asking the kernel before each link.
 class ChainBuilder {
  public:
+  // position: each node's place in the schedule (-1: not scheduled); the producer's is `at`.
   ChainBuilder(const Model& model, const Kernel& producer, int64_t channels,
-               bool constant_weights)
+               bool constant_weights, const std::vector<int>& position, int at)
       : model_(model), producer_(producer), channels_(channels),
-        constant_weights_(constant_weights) {
+        constant_weights_(constant_weights), position_(position), at_(at) {
     scale_.assign(static_cast<size_t>(channels), 1.0f);
     shift_.assign(static_cast<size_t>(channels), 0.0f);
   }
@@ -163,7 +164,15 @@ class ChainBuilder {
       activations_ = candidate.activations;
       return ChainLink{index_of(node), chain_input};
     }
-    if (!activations_.empty() || node.inputs.size() != 2) return std::nullopt;  // affine first
+    // Affine ops first, then a residual, then activations.
+    if (!activations_.empty() || residual_ || node.inputs.size() != 2) return std::nullopt;
+    const TensorRef& other_input = node.inputs[static_cast<size_t>(1 - chain_input)];
+    if (std::optional<TensorRef> residual = residual_operand(node, other_input, out_shape)) {
+      candidate.residual = residual;
+      if (!producer_.accepts_epilogue(candidate)) return std::nullopt;
+      residual_ = residual;
+      return ChainLink{index_of(node), chain_input};
+    }
     const bool is_bias_add = node.op == "BiasAdd";
     if (!is_bias_add && node.op != "Add" && node.op != "AddV2" && node.op != "Sub" &&
         node.op != "Mul") {
@@ -213,12 +222,27 @@ class ChainBuilder {
   }
 
   Epilogue current() const {
-    Epilogue e{scale_, shift_, activations_};
+    Epilogue e{scale_, shift_, activations_, residual_};
     trim(&e);
     return e;
   }
 
  private:
+  // The other operand of Add/AddV2(chain, other) when it can be added by the producer as a
+  // residual: a computed float tensor of the chain's exact shape, produced before the producer
+  // in the schedule (so the producer can read it where it runs; nothing it computes feeds it).
+  std::optional<TensorRef> residual_operand(const Node& node, const TensorRef& other,
+                                            const Shape& out_shape) const {
+    if (node.op != "Add" && node.op != "AddV2") return std::nullopt;
+    const TensorInfo& info = model_.infos()[static_cast<size_t>(other.node)][static_cast<size_t>(other.port)];
+    const int other_at = position_[static_cast<size_t>(other.node)];
+    if (info.value || info.dtype != DType::kFloat || !same_shape(info.shape, out_shape) ||
+        other_at < 0 || other_at >= at_) {
+      return std::nullopt;
+    }
+    return other;
+  }
+
   // An all-ones scale or all-zeros shift is left out (the kernel then skips that work).
   static void trim(Epilogue* e) {
     bool ones = true, zeros = true;
@@ -235,8 +259,11 @@ class ChainBuilder {
   const Kernel& producer_;
   int64_t channels_;
   bool constant_weights_;
+  const std::vector<int>& position_;
+  int at_;
   std::vector<float> scale_, shift_;
   std::vector<Activation> activations_;
+  std::optional<TensorRef> residual_;
 };
 
 // Who reads each node's outputs among the scheduled nodes.
@@ -345,7 +372,11 @@ FusionStats fuse_epilogues(const Model& model, const std::vector<int>& schedule,
   // Port-0 consumers of each node among the scheduled ones; control consumers block fusion.
   std::vector<int> port0_consumers(num_nodes, 0), only_consumer(num_nodes, -1);
   std::vector<bool> blocked(num_nodes, false), scheduled(num_nodes, false);
-  for (int index : schedule) scheduled[static_cast<size_t>(index)] = true;
+  std::vector<int> position(num_nodes, -1);
+  for (size_t s = 0; s < schedule.size(); ++s) {
+    scheduled[static_cast<size_t>(schedule[s])] = true;
+    position[static_cast<size_t>(schedule[s])] = static_cast<int>(s);
+  }
   for (int index : schedule) {
     const Node& node = graph.node(index);
     for (const TensorRef& ref : node.inputs) {
@@ -434,7 +465,8 @@ FusionStats fuse_epilogues(const Model& model, const std::vector<int>& schedule,
     const int64_t channels = out_shape.dim(out_shape.rank() - 1);
     if (channels <= 0) continue;
     const bool constant_weights = node.inputs.size() > 1 && constant[static_cast<size_t>(node.inputs[1].node)];
-    ChainBuilder builder(model, *kernel, channels, constant_weights);
+    ChainBuilder builder(model, *kernel, channels, constant_weights, position,
+                         position[static_cast<size_t>(producer)]);
     std::vector<ChainLink> chain;
     int current = producer;
     while (!blocked[static_cast<size_t>(current)]) {

@@ -256,6 +256,12 @@ Status Session::Impl::plan_memory(const std::vector<int>& run_nodes_in, PrepareM
       tensors.push_back(t);
     }
   }
+  // What each step reads: its graph inputs, then what its kernel reads beyond them (a residual).
+  auto run_inputs = [&](int index) {
+    std::vector<TensorRef> refs = graph.node(index).inputs;
+    for (const TensorRef& extra : kernels[static_cast<size_t>(index)]->extra_inputs()) refs.push_back(extra);
+    return refs;
+  };
   auto tensor_id = [&](const TensorRef& ref) -> int {
     const auto& ids = tensor_of[static_cast<size_t>(ref.node)];
     return ref.port < static_cast<int>(ids.size()) ? ids[static_cast<size_t>(ref.port)] : -1;
@@ -279,7 +285,7 @@ Status Session::Impl::plan_memory(const std::vector<int>& run_nodes_in, PrepareM
     problem.nodes.resize(run_nodes_in.size());
     for (size_t s = 0; s < run_nodes_in.size(); ++s) {
       const Node& node = graph.node(run_nodes_in[s]);
-      for (const TensorRef& ref : node.inputs) {
+      for (const TensorRef& ref : run_inputs(run_nodes_in[s])) {
         int id = tensor_id(ref);
         if (id >= 0) problem.nodes[s].inputs.push_back(id);
       }
@@ -317,7 +323,7 @@ Status Session::Impl::plan_memory(const std::vector<int>& run_nodes_in, PrepareM
     t.last_use = t.producer_step;
   }
   for (int index : order) {
-    for (const TensorRef& ref : graph.node(index).inputs) {
+    for (const TensorRef& ref : run_inputs(index)) {
       int id = tensor_id(ref);
       if (id >= 0) {
         RunTensor& t = tensors[static_cast<size_t>(id)];
@@ -433,7 +439,7 @@ Status Session::Impl::plan_memory(const std::vector<int>& run_nodes_in, PrepareM
   // Readers of each buffer (by root), in step order, to say why a buffer is live at the peak.
   std::vector<std::vector<int>> readers(tensors.size());
   for (int index : order) {
-    for (const TensorRef& ref : graph.node(index).inputs) {
+    for (const TensorRef& ref : run_inputs(index)) {
       int id = tensor_id(ref);
       if (id < 0) continue;
       std::vector<int>& list = readers[static_cast<size_t>(buffers.find(id))];
@@ -495,7 +501,6 @@ Status Session::Impl::plan_memory(const std::vector<int>& run_nodes_in, PrepareM
   }
   steps.clear();
   for (int index : order) {
-    const Node& node = graph.node(index);
     Step step;
     step.node = index;
     const Kernel& kernel = *kernels[static_cast<size_t>(index)];
@@ -504,7 +509,7 @@ Status Session::Impl::plan_memory(const std::vector<int>& run_nodes_in, PrepareM
     for (size_t p = 0; step.alias_only && p < num_outputs; ++p) {
       step.alias_inputs.push_back(aliased_input_of_output(kernel, static_cast<int>(p), num_outputs));
     }
-    for (const TensorRef& ref : node.inputs) step.inputs.push_back(&values[static_cast<size_t>(ref.node)][static_cast<size_t>(ref.port)]);
+    for (const TensorRef& ref : run_inputs(index)) step.inputs.push_back(&values[static_cast<size_t>(ref.node)][static_cast<size_t>(ref.port)]);
     for (Tensor& out : values[static_cast<size_t>(index)]) step.outputs.push_back(&out);
     steps.push_back(std::move(step));
   }

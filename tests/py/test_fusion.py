@@ -138,7 +138,9 @@ def test_fusion_stops_at_requested_outputs_and_shared_tensors():
     _check(not_per_channel, {"x": x}, expected_fused=0, stem="fusion_full_operand")
 
 
-def test_residual_add_of_two_convs_is_not_an_affine_op():
+def test_residual_add_of_two_convs_is_fused_into_the_later_one():
+    """a + b of two conv chains: the conv scheduled second adds the other's output as a oneDNN
+    binary post-op, before the Relu (its BN 2 + Add + Relu; the first keeps its BN 2)."""
     tf = tfcheck._tf()
     rng = tfcheck.rng(7)
     x = rng.standard_normal((2, 5, 5, 4)).astype(np.float32)
@@ -150,7 +152,62 @@ def test_residual_add_of_two_convs_is_not_an_affine_op():
         a = tf.nn.conv2d(x, f1, strides=1, padding="SAME") * scale + beta
         b = tf.nn.conv2d(x, f2, strides=1, padding="SAME") * scale + beta
         return tf.nn.relu(a + b)
-    _check(build, {"x": x}, expected_fused=4)
+    _check(build, {"x": x}, expected_fused=6, dynamic_batch=True)
+
+
+def test_resnet_identity_block_residual_is_fused():
+    """x -> conv/BN/relu -> conv/BN -> Add(x) -> relu, the ResNet identity block: the block's
+    input, still read by the first conv, is added by the second; the sum also feeds a second
+    output, and x itself is read after the block (the post-op only reads the residual)."""
+    tf = tfcheck._tf()
+    rng = tfcheck.rng(8)
+    x = rng.standard_normal((2, 6, 7, 8)).astype(np.float32)
+    f1 = rng.standard_normal((3, 3, 8, 8)).astype(np.float32) * 0.2
+    f2 = rng.standard_normal((1, 1, 8, 8)).astype(np.float32) * 0.2
+    _, s1, b1 = _consts(rng, 8)
+    _, s2, b2 = _consts(rng, 8)
+
+    def build(x):
+        y = tf.nn.relu(tf.nn.conv2d(x, f1, strides=1, padding="SAME") * s1 + b1)
+        y = tf.nn.relu(tf.nn.conv2d(y, f2, strides=1, padding="SAME") * s2 + b2 + x)
+        return [y, x * 2.0]
+    _check(build, {"x": x}, expected_fused=3 + 4, dynamic_batch=True, stem="fusion_residual_block")
+
+
+def test_residual_add_is_not_fused_when_it_broadcasts_or_is_constant():
+    """A residual that broadcasts (a [N,1,1,C] tensor) or a whole-tensor constant is no residual
+    of the output's shape: those Adds run as their own op."""
+    tf = tfcheck._tf()
+    rng = tfcheck.rng(9)
+    x = rng.standard_normal((2, 4, 4, 3)).astype(np.float32)
+    f = rng.standard_normal((3, 3, 3, 5)).astype(np.float32)
+
+    def broadcast(x):
+        y = tf.nn.conv2d(x, f, strides=1, padding="SAME")
+        return tf.nn.relu(y + tf.reduce_mean(y, axis=[1, 2], keepdims=True))
+    _check(broadcast, {"x": x}, expected_fused=0, stem="fusion_residual_broadcast")
+
+    full = rng.standard_normal((2, 4, 4, 5)).astype(np.float32)
+
+    def constant(x):
+        return tf.nn.relu(tf.nn.conv2d(x, f, strides=1, padding="SAME") + full)
+    _check(constant, {"x": x}, expected_fused=0, stem="fusion_residual_constant")
+
+
+def test_residual_add_after_a_conv_that_sees_only_padding():
+    """A zero Pad around an empty input makes the conv sum over padding only: each output is the
+    epilogue of 0 plus the residual (the kernel's scalar path)."""
+    tf = tfcheck._tf()
+    rng = tfcheck.rng(10)
+    x = np.zeros((1, 0, 5, 3), np.float32)
+    r = rng.standard_normal((1, 2, 5, 4)).astype(np.float32)
+    f = rng.standard_normal((3, 3, 3, 4)).astype(np.float32)
+    _, scale, beta = _consts(rng, 4)
+
+    def build(x, r):
+        p = tf.pad(x, [[0, 0], [2, 2], [1, 1], [0, 0]])
+        return tf.nn.relu(tf.nn.conv2d(p, f, strides=1, padding="VALID") * scale + beta + r)
+    _check(build, {"x": x, "r": r}, expected_fused=5, stem="fusion_residual_padding_only")
 
 
 def test_empty_reduction_gives_the_epilogue_of_zero():
