@@ -3,6 +3,7 @@
 // scalar path for outputs that are all epilogue (empty reductions).
 #pragma once
 
+#include <memory>
 #include <vector>
 
 #include "core/status.h"
@@ -23,6 +24,13 @@ Result<Tensor> scale_output_channels(const Tensor& weights, int64_t channels_per
 
 // A float [C] tensor holding `shift`.
 Result<Tensor> make_bias_tensor(const std::vector<float>& shift);
+
+// A kernel for the head of an affine + activation chain that follows no conv/matmul: it
+// infers as `original` (the head op, e.g. Mul) and, given the chain's epilogue, computes
+// activations(x * scale + shift) over its input `data_input` in one pass (elementwise, so it
+// may run in place).
+std::unique_ptr<Kernel> make_standalone_epilogue_kernel(std::unique_ptr<Kernel> original,
+                                                        int data_input);
 
 // The epilogue of 0: what every output element is when the producer sums over nothing.
 // `residual` (the epilogue's residual tensor, out's shape) is added when the epilogue has one.

@@ -2,6 +2,8 @@
 // load-time shapes and constants, and hands each chain to its producer's kernel.
 #include "runtime/fusion.h"
 
+#include "kernels/epilogue.h"
+
 #include <optional>
 #include <string>
 
@@ -449,6 +451,39 @@ FusionStats fuse_epilogues(const Model& model, const std::vector<int>& schedule,
     slot = std::make_unique<FusedAwayKernel>(std::move(slot), 0, /*keep_inputs=*/true);
     ++stats.fused_nodes;
   }
+  // Extends a chain from `start` (port 0) link by link while its tensor has one reader, or
+  // matches a swish where it has several.
+  auto grow_chain = [&](int start, const Shape& out_shape, ChainBuilder* builder) {
+    std::vector<ChainLink> chain;
+    int current = start;
+    while (!blocked[static_cast<size_t>(current)]) {
+      if (port0_consumers[static_cast<size_t>(current)] != 1) {
+        std::optional<SwishMatch> swish = match_swish(model, current, readers, blocked, *kernels);
+        if (!swish || !builder->try_activation(Activation{ActivationKind::kSwish, swish->beta})) break;
+        chain.insert(chain.end(), swish->links.begin(), swish->links.end());
+        current = swish->result;
+        continue;
+      }
+      const int next = only_consumer[static_cast<size_t>(current)];
+      if (!scheduled[static_cast<size_t>(next)] || (*kernels)[static_cast<size_t>(next)] == nullptr ||
+          (*kernels)[static_cast<size_t>(next)]->fused_away()) {
+        break;
+      }
+      std::optional<ChainLink> link = builder->try_link(graph.node(next), current, out_shape);
+      if (!link) break;
+      chain.push_back(*link);
+      current = next;
+    }
+    return chain;
+  };
+  auto fuse_chain = [&](const std::vector<ChainLink>& chain) {
+    for (const ChainLink& link : chain) {
+      auto& slot = (*kernels)[static_cast<size_t>(link.node)];
+      // Affine ops and activations infer from their operands' shapes only.
+      slot = std::make_unique<FusedAwayKernel>(std::move(slot), link.aliased, /*keep_inputs=*/false);
+    }
+  };
+
   for (int producer : schedule) {
     const Node& node = graph.node(producer);
     Kernel* kernel = (*kernels)[static_cast<size_t>(producer)].get();
@@ -467,32 +502,49 @@ FusionStats fuse_epilogues(const Model& model, const std::vector<int>& schedule,
     const bool constant_weights = node.inputs.size() > 1 && constant[static_cast<size_t>(node.inputs[1].node)];
     ChainBuilder builder(model, *kernel, channels, constant_weights, position,
                          position[static_cast<size_t>(producer)]);
-    std::vector<ChainLink> chain;
-    int current = producer;
-    while (!blocked[static_cast<size_t>(current)]) {
-      if (port0_consumers[static_cast<size_t>(current)] != 1) {
-        std::optional<SwishMatch> swish = match_swish(model, current, readers, blocked, *kernels);
-        if (!swish || !builder.try_activation(Activation{ActivationKind::kSwish, swish->beta})) break;
-        chain.insert(chain.end(), swish->links.begin(), swish->links.end());
-        current = swish->result;
-        continue;
-      }
-      const int next = only_consumer[static_cast<size_t>(current)];
-      if (!scheduled[static_cast<size_t>(next)] || (*kernels)[static_cast<size_t>(next)] == nullptr) break;
-      std::optional<ChainLink> link = builder.try_link(graph.node(next), current, out_shape);
-      if (!link) break;
-      chain.push_back(*link);
-      current = next;
-    }
+    std::vector<ChainLink> chain = grow_chain(producer, out_shape, &builder);
     if (chain.empty()) continue;
     kernel->set_epilogue(builder.current());
-    for (const ChainLink& link : chain) {
-      auto& slot = (*kernels)[static_cast<size_t>(link.node)];
-      // Affine ops and activations infer from their operands' shapes only.
-      slot = std::make_unique<FusedAwayKernel>(std::move(slot), link.aliased, /*keep_inputs=*/false);
-    }
+    fuse_chain(chain);
     ++stats.producers;
     stats.fused_nodes += static_cast<int>(chain.size());
+  }
+
+  // Chains headed by an affine op on a tensor no conv/matmul produces (BatchNorm + ReLU after a
+  // Concat): the head computes the whole chain in one pass instead of one pass per op.
+  for (int head : schedule) {
+    const Node& node = graph.node(head);
+    auto& slot = (*kernels)[static_cast<size_t>(head)];
+    if (slot == nullptr || slot->fused_away() || blocked[static_cast<size_t>(head)] || node.inputs.size() != 2) continue;
+    std::optional<int> data_input;
+    for (int i = 0; i < 2; ++i) {
+      if (!constant[static_cast<size_t>(node.inputs[static_cast<size_t>(i)].node)]) {
+        data_input = data_input ? std::nullopt : std::optional<int>(i);
+        if (!data_input) break;
+      }
+    }
+    if (!data_input) continue;
+    const TensorRef& data = node.inputs[static_cast<size_t>(*data_input)];
+    const TensorInfo& data_info = infos[static_cast<size_t>(data.node)][static_cast<size_t>(data.port)];
+    if (data.port != 0 || data_info.dtype != DType::kFloat || !data_info.shape.known_rank() ||
+        data_info.shape.rank() < 1 || data_info.shape.dim(data_info.shape.rank() - 1) <= 0) {
+      continue;
+    }
+    // Only asked what it accepts until the chain is known; then it takes over the head's kernel.
+    std::unique_ptr<Kernel> standalone = make_standalone_epilogue_kernel(nullptr, *data_input);
+    ChainBuilder builder(model, *standalone, data_info.shape.dim(data_info.shape.rank() - 1),
+                         /*constant_weights=*/true, position, position[static_cast<size_t>(head)]);
+    // The head itself must be an affine link of the data tensor.
+    std::optional<ChainLink> first = builder.try_link(node, data.node, data_info.shape);
+    if (!first) continue;
+    std::vector<ChainLink> rest = grow_chain(head, data_info.shape, &builder);
+    if (rest.empty()) continue;  // a lone affine op is one pass already
+    standalone = make_standalone_epilogue_kernel(std::move(slot), *data_input);
+    standalone->set_epilogue(builder.current());
+    slot = std::move(standalone);
+    fuse_chain(rest);
+    ++stats.producers;
+    stats.fused_nodes += static_cast<int>(rest.size());
   }
   return stats;
 }

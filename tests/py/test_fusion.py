@@ -101,7 +101,8 @@ def test_dense_bias_relu_with_unknown_batch():
 
 
 def test_matmul_takes_no_scale():
-    """A Mul after a matmul is not folded (the matmul kernel takes shift and activations only)."""
+    """A Mul after a matmul is not folded (the matmul kernel takes shift and activations only):
+    the Mul computes itself and the Relu in one pass instead (1 fused)."""
     tf = tfcheck._tf()
     rng = tfcheck.rng(5)
     x = rng.standard_normal((3, 8)).astype(np.float32)
@@ -110,7 +111,7 @@ def test_matmul_takes_no_scale():
 
     def build(x):
         return tf.nn.relu(tf.matmul(x, w) * s)
-    _check(build, {"x": x}, expected_fused=0)
+    _check(build, {"x": x}, expected_fused=1)
 
 
 def test_fusion_stops_at_requested_outputs_and_shared_tensors():
@@ -123,8 +124,8 @@ def test_fusion_stops_at_requested_outputs_and_shared_tensors():
     def requested(x):
         y = tf.nn.bias_add(tf.nn.conv2d(x, f, strides=1, padding="SAME"), bias)
         z = tf.nn.relu(y * scale)
-        return [y, z]  # y is an output: the chain ends at it
-    _check(requested, {"x": x}, expected_fused=1, stem="fusion_requested")
+        return [y, z]  # y is an output: the conv's chain ends at it; the Mul heads its own
+    _check(requested, {"x": x}, expected_fused=2, stem="fusion_requested")
 
     def shared(x):
         y = tf.nn.bias_add(tf.nn.conv2d(x, f, strides=1, padding="SAME"), bias)
@@ -364,3 +365,39 @@ def test_swish_is_not_fused_when_its_parts_are_read_elsewhere():
         m, y_again = tf.raw_ops.IdentityN(input=[y * tf.sigmoid(y), y])
         return m + 2.0 * y_again
     _check(identity_n_output_read, {"x": x}, expected_fused=0, stem="fusion_swish_identityn_read")
+
+
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+def test_batchnorm_activation_after_a_concat_runs_as_one_pass(activation):
+    """DenseNet's pre-activation: Concat -> Mul(scale) -> AddV2(shift) -> activation -> conv.
+    No conv/matmul produces the Concat, so the Mul heads the chain and computes all of it in one
+    pass (2 fused); the Concat output is still read by a second branch."""
+    tf = tfcheck._tf()
+    rng = tfcheck.rng(31)
+    a = rng.standard_normal((2, 5, 6, 3)).astype(np.float32)
+    b = rng.standard_normal((2, 5, 6, 4)).astype(np.float32)
+    f = rng.standard_normal((1, 1, 7, 5)).astype(np.float32)
+    _, scale, shift = _consts(rng, 7)
+
+    def build(a, b):
+        c = tf.concat([a, b], axis=3)
+        y = ACTIVATIONS[activation](tf, c * scale + shift)
+        return [tf.nn.conv2d(y, f, strides=1, padding="SAME"), c * 2.0]
+    _check(build, {"a": a, "b": b}, expected_fused=2, dynamic_batch=True,
+           stem=f"fusion_standalone_{activation}")
+
+
+def test_standalone_chain_with_reversed_sub_bias_add_and_two_activations():
+    """shift - x (Sub with the tensor second), BiasAdd, then Relu6 and Sigmoid, after an Add of
+    two inputs: one pass (4 fused after the Sub head)."""
+    tf = tfcheck._tf()
+    rng = tfcheck.rng(32)
+    x = rng.standard_normal((3, 4, 6)).astype(np.float32) * 4
+    y = rng.standard_normal((3, 4, 6)).astype(np.float32)
+    shift, bias = rng.standard_normal(6).astype(np.float32), rng.standard_normal(6).astype(np.float32)
+
+    def build(x, y):
+        z = shift - (x + y)
+        z = tf.nn.bias_add(z * 1.5, bias)
+        return tf.sigmoid(tf.nn.relu6(z))
+    _check(build, {"x": x, "y": y}, expected_fused=4, stem="fusion_standalone_sub")
