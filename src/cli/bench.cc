@@ -162,7 +162,7 @@ Status bench_command(const BenchArgs& args) {
   std::printf("compute     %.2f GFLOP per run (conv/matmul), %.1f GFLOP/s\n",
               flops / kFlopsPerGiga, gflops_per_s);
   std::printf("memory      max_bytes_in_use %s\n", human_bytes(session->max_bytes_in_use()).c_str());
-  std::printf("graph       %d steps, %d nodes fused into a conv/matmul next to them\n",
+  std::printf("graph       %d steps, %d nodes computed by a neighbour (fusion)\n",
               plan.num_steps, plan.fused_nodes);
   return ok_status();
 }

@@ -133,7 +133,7 @@ void print_plan(const std::string& model_path, const MemoryPlanReport& report, b
     shapes += str_cat(shapes.empty() ? "" : ", ", name, " ", shape.str());
   }
   std::printf("input shapes: %s\n", shapes.empty() ? "(none fed)" : shapes.c_str());
-  std::printf("steps: %d (%d nodes fused into a conv/matmul next to them)\n\n", report.num_steps,
+  std::printf("steps: %d (%d nodes computed by a neighbour (fusion))\n\n", report.num_steps,
               report.fused_nodes);
 
   std::printf("predicted peak: %s = packed weights + arena + scratch + I/O\n",

@@ -14,9 +14,18 @@
 // data input, becomes part of the conv's padding (Kernel::set_input_padding): the Pad node is
 // then a view of its input under the padded shape, which only that conv reads.
 //
-// A chain stops at a tensor with more than one consumer, a control consumer, a requested
-// output, a non-constant or non-per-channel operand, a shape change, or anything the
-// producer's kernel does not accept (Kernel::accepts_epilogue).
+// A residual Add(chain, r) of a computed tensor r of the chain's exact shape, produced earlier
+// in the schedule, joins a conv's chain after the affine ops and before the activations: the
+// conv adds r as a oneDNN binary post-op and reads it as an extra input (Kernel::extra_inputs),
+// so the plan keeps r alive until the conv has run and schedules the conv after r's producer.
+//
+// An affine op whose data input no conv/matmul produces (BatchNorm after a Concat) heads its
+// own chain when one follows: its kernel becomes a one-pass kernel for the whole chain
+// (make_standalone_epilogue_kernel), the rest are views as above.
+//
+// A chain stops at a tensor with more than one consumer (except a swish's), a control
+// consumer, a requested output, a non-constant or non-per-channel operand, a shape change, or
+// anything the producer's kernel does not accept (Kernel::accepts_epilogue).
 #pragma once
 
 #include <memory>

@@ -167,7 +167,7 @@ struct MemoryPlanReport {
   // and I/O needs (kept from a larger shape); included in predicted_peak_bytes.
   int64_t pooled_extra_bytes = 0;
   int num_steps = 0;
-  int fused_nodes = 0;                  // nodes computed by a conv/matmul next to them (fusion.h)
+  int fused_nodes = 0;                  // nodes computed by a neighbour: conv/matmul epilogues, Pads, one-pass chains (fusion.h)
   int peak_step = -1;                   // step where the live activation bytes peak
   std::string peak_node;
   std::vector<LiveTensor> live_at_peak; // largest first
