@@ -28,6 +28,10 @@ FONT = "font-family='sans-serif' font-size='11'"
 TITLE_FONT = "font-family='sans-serif' font-size='13' font-weight='bold'"
 
 
+# Everything below this line in PERFORMANCE.md is written by hand and kept by compare.py.
+HAND_WRITTEN_MARKER = "<!-- Sections below are written by hand; bench/compare.py keeps them. -->"
+
+
 def derive(entry, peak):
     """Adds pbmem's ratio to the fastest peer, its GFLOP/s and its fraction of the peak."""
     engines = entry["engines"]
@@ -198,8 +202,21 @@ def write_markdown(data, path, chart_path):
                 parts.append(f"{ENGINE_LABELS[engine]} {err['relative']:.1e}")
         lines.append(f"- {entry['model']} batch {entry['batch']}: "
                      f"{', '.join(parts) if parts else 'n/a'}")
+    lines += ["", HAND_WRITTEN_MARKER, ""]
     with open(path, "w") as f:
-        f.write("\n".join(lines) + "\n")
+        f.write("\n".join(lines) + "\n" + hand_written_tail(path))
+
+
+def hand_written_tail(path):
+    """What follows HAND_WRITTEN_MARKER in the existing file (analysis sections written by hand:
+    profiles, layout and load-time measurements), kept across regenerations."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        return ""
+    at = text.find(HAND_WRITTEN_MARKER)
+    return text[at + len(HAND_WRITTEN_MARKER):].lstrip("\n") if at >= 0 else ""
 
 
 def main():
