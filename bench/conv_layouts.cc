@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <random>
 #include <string>
@@ -132,6 +133,8 @@ constexpr double kMilli = 1e3;
 constexpr double kGiga = 1e9;
 constexpr float kAgreementTolerance = 1e-4f;  // relative, the runtime's TF tolerance
 constexpr int kDefaultRuns = 15;
+constexpr int kWarmupCalls = 3;
+constexpr double kTimerResolution = 1e-9;  // keeps the repeat count finite for a 0 s call
 constexpr int kDefaultThreads = 2;
 
 struct AlignedFree {
@@ -297,11 +300,20 @@ Result<double> time_step(LayerBench& bench, Step step, int repeats) {
 Result<LayerTimes> measure(const ConvLayer& layer, int64_t batch, int runs) {
   LayerBench bench;
   PBMEM_RETURN_IF_ERROR(bench.build(layer, batch));
-  // Warm up every step once, and size each step's repeat count from that call.
+  // Warm up every step, and size the repeat counts from its fastest warm-up call. Both convs
+  // get the same count: a scheduler stall then weighs the same in their samples.
+  double fastest[kSteps];
+  for (int s = 0; s < kSteps; ++s) {
+    fastest[s] = std::numeric_limits<double>::max();
+    for (int w = 0; w < kWarmupCalls; ++w) {
+      PBMEM_ASSIGN_OR_RETURN(double seconds, time_step(bench, kStepOrder[s], 1));
+      fastest[s] = std::min(fastest[s], seconds);
+    }
+  }
+  fastest[0] = fastest[1] = std::min(fastest[0], fastest[1]);
   int repeats[kSteps];
   for (int s = 0; s < kSteps; ++s) {
-    PBMEM_ASSIGN_OR_RETURN(double seconds, time_step(bench, kStepOrder[s], 1));
-    repeats[s] = std::max(1, static_cast<int>(std::ceil(kMinSampleSeconds / std::max(seconds, 1e-9))));
+    repeats[s] = std::max(1, static_cast<int>(std::ceil(kMinSampleSeconds / std::max(fastest[s], kTimerResolution))));
   }
   std::vector<double> samples[kSteps];
   for (int r = 0; r < runs; ++r) {
