@@ -198,8 +198,23 @@ def write_markdown(data, path, chart_path):
                 parts.append(f"{ENGINE_LABELS[engine]} {err['relative']:.1e}")
         lines.append(f"- {entry['model']} batch {entry['batch']}: "
                      f"{', '.join(parts) if parts else 'n/a'}")
+    lines += kept_tail(path)
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
+
+
+# Sections written by hand (or by other benchmarks) below this line survive a regeneration.
+KEPT_MARKER = "<!-- Hand-written below this line: kept when bench/compare.py rewrites the file. -->"
+
+
+def kept_tail(path):
+    try:
+        with open(path) as f:
+            text = f.read()
+    except FileNotFoundError:
+        return []
+    start = text.find(KEPT_MARKER)
+    return ["", text[start:].rstrip("\n")] if start >= 0 else []
 
 
 def main():
