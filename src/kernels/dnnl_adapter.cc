@@ -493,6 +493,7 @@ Result<std::unique_ptr<DnnlOp>> make_layout_reorder(const DnnlOp& op, LayoutReor
     impl->primitive = dnnl::reorder(pd);
     impl->implementation = pd.impl_info_str();
     // A reorder's DNNL_ARG_FROM/TO are DNNL_ARG_SRC/DST, so it runs like any other op.
+    static_assert(DNNL_ARG_FROM == DNNL_ARG_SRC && DNNL_ARG_TO == DNNL_ARG_DST, "reorder args");
     impl->add_common_args(from, to, nullptr, pd.scratchpad_desc());
     return std::make_unique<DnnlOp>(std::move(impl));
   } catch (...) {
