@@ -5,6 +5,7 @@
 
 #include "memory/allocator.h"
 
+#include <algorithm>
 #include <exception>
 #include <new>
 #include <string>
@@ -92,6 +93,44 @@ memory::desc nhwc_desc(const Dims4& nhwc) {
   return memory::desc({nhwc[0], nhwc[3], nhwc[1], nhwc[2]}, DataType::f32, Tag::nhwc);
 }
 
+// Logical dims of a memory desc (the accessor was renamed in oneDNN 3).
+memory::dims dims_of(const memory::desc& md) {
+#if DNNL_VERSION_MAJOR >= 3
+  return md.get_dims();
+#else
+  return md.dims();
+#endif
+}
+
+// oneDNN's tag name of a layout ("acdb" = NHWC, "aBcd8b" = nChw8c): dims from outermost to
+// innermost stride as letters, upper case when blocked, then the inner blocks. oneDNN 2.x does
+// not export its own formatter, so this mirrors it; "?" for a non-blocked (opaque) layout.
+std::string layout_name(const memory::desc& md) {
+#if DNNL_VERSION_MAJOR >= 3
+  if (md.get_format_kind() != memory::format_kind::blocked) return "?";
+  const memory::dims strides = md.get_strides();
+  const memory::dims inner_blks = md.get_inner_blks(), inner_idxs = md.get_inner_idxs();
+#else
+  if (md.data.format_kind != dnnl_blocked) return "?";
+  const dnnl_blocking_desc_t& blocking = md.data.format_desc.blocking;
+  const memory::dims strides(blocking.strides, blocking.strides + md.data.ndims);
+  const memory::dims inner_blks(blocking.inner_blks, blocking.inner_blks + blocking.inner_nblks);
+  const memory::dims inner_idxs(blocking.inner_idxs, blocking.inner_idxs + blocking.inner_nblks);
+#endif
+  std::vector<int> order(strides.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return strides[a] > strides[b]; });
+  std::string name;
+  for (int dim : order) {
+    const bool blocked = std::find(inner_idxs.begin(), inner_idxs.end(), dim) != inner_idxs.end();
+    name += static_cast<char>((blocked ? 'A' : 'a') + dim);
+  }
+  for (size_t i = 0; i < inner_blks.size(); ++i) {
+    name += std::to_string(inner_blks[i]) + static_cast<char>('a' + inner_idxs[i]);
+  }
+  return name;
+}
+
 // Row-major strides of `dims`.
 memory::dims compact_strides(const memory::dims& dims) {
   memory::dims strides(dims.size(), 1);
@@ -120,6 +159,10 @@ struct DnnlOp::Impl {
   memory user_weights;                // only when a reorder is needed
   dnnl::reorder weights_reorder;      // user layout -> `weights`
   std::shared_ptr<void> packed_buffer;  // `weights`' bytes, from the accounted allocator
+  std::string implementation;           // oneDNN's impl_info_str(), for diagnostics
+
+  // The Impl of another op (nested, so it may read DnnlOp's private pointer).
+  static const Impl& of(const DnnlOp& op) { return *op.impl_; }
 
   void add_arg(int arg, const memory::desc& md, memory* slot) {
     *slot = memory(md, cpu_engine(), DNNL_MEMORY_NONE);
@@ -176,6 +219,11 @@ DnnlOp::~DnnlOp() = default;
 
 size_t DnnlOp::scratch_bytes() const { return impl_->scratch_bytes; }
 size_t DnnlOp::packed_weights_bytes() const { return impl_->packed_bytes; }
+size_t DnnlOp::src_bytes() const { return impl_->src.get_desc().get_size(); }
+size_t DnnlOp::dst_bytes() const { return impl_->dst.get_desc().get_size(); }
+std::string DnnlOp::src_layout_name() const { return layout_name(impl_->src.get_desc()); }
+std::string DnnlOp::dst_layout_name() const { return layout_name(impl_->dst.get_desc()); }
+std::string DnnlOp::implementation_name() const { return impl_->implementation; }
 bool DnnlOp::weights_adopted() const { return impl_->weights_adopted && impl_->packed_buffer != nullptr; }
 
 Status DnnlOp::bind_weights(const void* user_weights) {
@@ -270,8 +318,13 @@ Result<ConvDescs> conv_descs(const ConvParams& p) {
   if (!all_positive(dims) || !all_positive({p.src[0], p.src[1], p.src[2], p.dst[1], p.dst[2]})) {
     return internal_error("conv params with an empty dimension reached oneDNN");
   }
-  d.src = nhwc_desc(p.src);
-  d.dst = nhwc_desc(p.dst);
+  if (p.activation_layout == ActivationLayout::kAny) {
+    d.src = memory::desc({p.src[0], p.src[3], p.src[1], p.src[2]}, DataType::f32, Tag::any);
+    d.dst = memory::desc({p.dst[0], p.dst[3], p.dst[1], p.dst[2]}, DataType::f32, Tag::any);
+  } else {
+    d.src = nhwc_desc(p.src);
+    d.dst = nhwc_desc(p.dst);
+  }
   d.bias = memory::desc({dst_c}, DataType::f32, Tag::a);
   d.user_weights = memory::desc(dims, DataType::f32, strides);
   d.any_weights = memory::desc(dims, DataType::f32, Tag::any);
@@ -292,6 +345,7 @@ Result<std::unique_ptr<DnnlOp>> finish(const PrimitiveDesc& pd, const memory::de
                                        const memory::desc* residual = nullptr) {
   auto impl = std::make_unique<DnnlOp::Impl>();
   impl->primitive = Primitive(pd);
+  impl->implementation = pd.impl_info_str();
   memory::desc bias_md = has_bias ? pd.bias_desc() : memory::desc();
   impl->add_common_args(pd.src_desc(), pd.dst_desc(), has_bias ? &bias_md : nullptr,
                         pd.scratchpad_desc());
@@ -427,10 +481,40 @@ Result<std::unique_ptr<DnnlOp>> make_pool(const PoolParams& p) {
 #endif
     auto impl = std::make_unique<DnnlOp::Impl>();
     impl->primitive = dnnl::pooling_forward(pd);
+    impl->implementation = pd.impl_info_str();
     impl->add_common_args(pd.src_desc(), pd.dst_desc(), nullptr, pd.scratchpad_desc());
     return std::make_unique<DnnlOp>(std::move(impl));
   } catch (...) {
     return status_from_exception("pooling");
+  }
+}
+
+// ---- layout reorders ----
+
+Result<std::unique_ptr<DnnlOp>> make_layout_reorder(const DnnlOp& op, LayoutReorder direction) {
+  constexpr size_t kActivationRank = 4;
+  const DnnlOp::Impl& built = DnnlOp::Impl::of(op);
+  const bool to_src = direction == LayoutReorder::kNhwcToSrc;
+  try {
+    const memory::desc op_md = to_src ? built.src.get_desc() : built.dst.get_desc();
+    const memory::dims dims = dims_of(op_md);
+    if (dims.size() != kActivationRank) {
+      return internal_error("layout reorder of a rank-", dims.size(), " operand (needs rank 4)");
+    }
+    const memory::desc plain(dims, DataType::f32, Tag::nhwc);
+    const memory::desc& from = to_src ? plain : op_md;
+    const memory::desc& to = to_src ? op_md : plain;
+    dnnl::primitive_attr attr = make_attr({});
+    dnnl::reorder::primitive_desc pd(cpu_engine(), from, cpu_engine(), to, attr);
+    auto impl = std::make_unique<DnnlOp::Impl>();
+    impl->primitive = dnnl::reorder(pd);
+    impl->implementation = pd.impl_info_str();
+    // A reorder's DNNL_ARG_FROM/TO are DNNL_ARG_SRC/DST, so it runs like any other op.
+    static_assert(DNNL_ARG_FROM == DNNL_ARG_SRC && DNNL_ARG_TO == DNNL_ARG_DST, "reorder args");
+    impl->add_common_args(from, to, nullptr, pd.scratchpad_desc());
+    return std::make_unique<DnnlOp>(std::move(impl));
+  } catch (...) {
+    return status_from_exception("layout reorder");
   }
 }
 

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "core/status.h"
@@ -36,6 +37,13 @@ struct EltwisePostOp {
   EltwiseKind kind = EltwiseKind::kRelu;
   float alpha = 0.0f;
   float beta = 0.0f;
+};
+
+// How a conv's src and dst activations are laid out in memory.
+enum class ActivationLayout {
+  kNhwc,  // plain NHWC, TF's bytes: what every other kernel reads (the default)
+  kAny,   // oneDNN's choice (blocked, e.g. nChw8c on AVX2, for most shapes): only oneDNN ops with
+          // the same layout, or the reorders of make_layout_reorder(), can read these bytes
 };
 
 enum class ConvDirection {
@@ -66,6 +74,8 @@ struct ConvParams {
   // post_ops (a fused residual Add); run() then needs RunBuffers::residual.
   bool residual_add = false;
   std::vector<EltwisePostOp> post_ops;
+  // kAny: src and dst use the layout oneDNN picks; size buffers with src_bytes()/dst_bytes().
+  ActivationLayout activation_layout = ActivationLayout::kNhwc;
   // The op this one replaces (re-prepare for new shapes), or null. When the packed weight layout
   // is unchanged its packed buffer is taken instead of allocating a new one; otherwise it is
   // freed first. Either way `replaces` must not run again.
@@ -124,6 +134,15 @@ class DnnlOp {
 
   // Scratch run() needs (user-managed scratchpad).
   size_t scratch_bytes() const;
+  // Bytes of the src and dst buffers run() reads and writes, in the op's own layouts (more than
+  // the NHWC size when a blocked layout pads the channels to a multiple of the block).
+  size_t src_bytes() const;
+  size_t dst_bytes() const;
+  // oneDNN's names for the src layout (e.g. "aBcd8b" = nChw8c, "acdb" = NHWC) and for the
+  // implementation it chose (e.g. "jit:avx2"): for benchmarks and diagnostics.
+  std::string src_layout_name() const;
+  std::string dst_layout_name() const;
+  std::string implementation_name() const;
   // Bytes the op holds for reordered weights (0 when weights are used in place).
   size_t packed_weights_bytes() const;
   // True when the packed weights were taken over, already bound, from the op this one replaces
@@ -148,6 +167,13 @@ class DnnlOp {
 Result<std::unique_ptr<DnnlOp>> make_conv(const ConvParams& params);
 Result<std::unique_ptr<DnnlOp>> make_matmul(const MatMulParams& params);
 Result<std::unique_ptr<DnnlOp>> make_pool(const PoolParams& params);
+
+// Reorders between plain NHWC and the activation layout of a built 4-D op (conv or pool):
+// kNhwcToSrc turns NHWC bytes into the op's src layout, kDstToNhwc its dst bytes into NHWC.
+// Run the result with RunBuffers{src, dst} (and scratch when scratch_bytes() > 0); when the
+// op's layout is NHWC it is a plain copy.
+enum class LayoutReorder { kNhwcToSrc, kDstToNhwc };
+Result<std::unique_ptr<DnnlOp>> make_layout_reorder(const DnnlOp& op, LayoutReorder direction);
 
 // Largest rank oneDNN accepts for a matmul operand (batch dims + 2).
 int max_matmul_rank();
