@@ -120,9 +120,9 @@ struct PoolParams {
 struct RunBuffers {
   const void* src = nullptr;
   const void* bias = nullptr;  // when the params said has_bias
-  const void* residual = nullptr;  // when the params said residual_add
   void* dst = nullptr;
   void* scratch = nullptr;     // scratch_bytes() bytes, kTensorAlignment-aligned
+  const void* residual = nullptr;  // when the params said residual_add (last: positional inits)
 };
 
 // A built oneDNN primitive with its memory objects. Not thread-safe: one per kernel instance.
