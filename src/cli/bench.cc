@@ -111,6 +111,7 @@ Status bench_command(const BenchArgs& args) {
   if (batch > 0) PBMEM_RETURN_IF_ERROR(apply_batch(*model, batch, &shapes));
   SessionOptions options;
   options.num_threads = args.threads;
+  PBMEM_ASSIGN_OR_RETURN(options.weights, parse_weights_flag(args.weights));
   options.fuse = !args.no_fuse;
   PBMEM_ASSIGN_OR_RETURN(std::unique_ptr<Session> session, Session::create(model, options));
   PBMEM_ASSIGN_OR_RETURN(auto inputs, make_inputs(*model, shapes));

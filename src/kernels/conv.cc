@@ -11,6 +11,7 @@
 #include "kernels/epilogue.h"
 #include "kernels/kernel.h"
 #include "kernels/nn_ops.h"
+#include "graph/mapped_file.h"
 #include "kernels/util.h"
 
 namespace pbmem {
@@ -109,11 +110,16 @@ class ConvKernel : public Kernel {
     params.replaces = replaced.get();
     const std::shared_ptr<const Tensor>& filter_value = ctx.input(kFilterInput).value;
     PBMEM_RETURN_IF_ERROR(prepare_epilogue(ctx, &params));
+    filter_constant_ = filter_value != nullptr;
+    filter_packed_ = false;
+    filter_mapped_ = false;
+    if (filter_constant_ && should_map(ctx.node(), *filter_value)) {
+      PBMEM_ASSIGN_OR_RETURN(bool mapped, try_mapped(ctx, params, *filter_value));
+      if (mapped) return ok_status();
+    }
     Result<std::unique_ptr<dnnl::DnnlOp>> op = dnnl::make_conv(params);
     if (!op.ok()) return op.status().with_context(ctx.node().describe());
     dnnl_ = std::move(op).value();
-    filter_constant_ = filter_value != nullptr;
-    filter_packed_ = false;
     if (filter_constant_ && dnnl_->weights_adopted()) {
       // Taken over, already packed, from the replaced op (the filter's bytes may even have been
       // released by the session's constant cache): nothing to reorder or allocate.
@@ -139,6 +145,8 @@ class ConvKernel : public Kernel {
     }
     return ok_status();
   }
+
+  void set_weights_mode(WeightsMode mode) override { weights_mode_ = mode; }
 
   bool needs_input_at_run(int input) const override {
     return !(input == kFilterInput && (filter_packed_ || scaled_filter_.valid()));
@@ -167,6 +175,11 @@ class ConvKernel : public Kernel {
     buffers.src = data.raw_data();
     buffers.dst = out.raw_data();
     buffers.bias = bias_.valid() ? bias_.raw_data() : nullptr;
+    if (filter_mapped_ && channel_scale_.valid()) {
+      buffers.bias = nullptr;  // the shift is a post-op, after the scale
+      buffers.scale = channel_scale_.raw_data();
+      buffers.shift = bias_.valid() ? bias_.raw_data() : channel_zero_shift_.raw_data();
+    }
     buffers.scratch = ctx.scratch();
     Status status = dnnl_->run(buffers);
     return status.ok() ? status : status.with_context(ctx.node().describe());
@@ -201,6 +214,45 @@ class ConvKernel : public Kernel {
     return ok_status();
   }
   int data_input() const { return op_ == ConvOp::kBackpropInput ? 2 : 0; }
+
+  // Mapped weights: a forward conv whose filter bytes lie in the model file. Folded or realigned
+  // filters (tensor_content not 4-byte aligned in the file is copied at load, see
+  // graph/tensor_proto.cc) are our own copies already: packing them costs about the same bytes
+  // and gives oneDNN its fastest kernels.
+  bool should_map(const Node& node, const Tensor& filter) const {
+    return weights_mode_ == WeightsMode::kMapped && op_ != ConvOp::kBackpropInput &&
+           filter.valid() && node.file != nullptr && node.file->contains(filter.raw_data());
+  }
+
+  // Builds the conv on the filter's file bytes in TF's layout, a fused scale and shift as
+  // per-channel post-ops instead of folded into a copy of the filter. False (nothing changed
+  // but the scale/shift tensors) when oneDNN has no fast kernel for that layout: pack instead.
+  Result<bool> try_mapped(const InferContext& ctx, const dnnl::ConvParams& packed_params,
+                          const Tensor& filter) {
+    dnnl::ConvParams params = packed_params;
+    params.plain_weights = true;
+    if (!epilogue_.scale.empty()) {
+      params.has_bias = false;
+      params.has_scale_shift = true;
+      // The shift post-op reads the bias prepare_epilogue made, or zeros when there is none.
+      if (!channel_scale_.valid()) {
+        PBMEM_ASSIGN_OR_RETURN(channel_scale_, make_bias_tensor(epilogue_.scale));
+      }
+      if (!bias_.valid() && !channel_zero_shift_.valid()) {
+        const std::vector<float> zeros(static_cast<size_t>(params.dst[kNhwcChannel]), 0.0f);
+        PBMEM_ASSIGN_OR_RETURN(channel_zero_shift_, make_bias_tensor(zeros));
+      }
+    }
+    Result<std::unique_ptr<dnnl::DnnlOp>> op = dnnl::make_conv(params);
+    if (op.status().code() == StatusCode::kUnimplemented) return false;
+    if (!op.ok()) return op.status().with_context(ctx.node().describe());
+    Status bound = (*op)->bind_weights(filter.raw_data());
+    if (!bound.ok()) return bound.with_context(ctx.node().describe());
+    dnnl_ = std::move(op).value();
+    filter_mapped_ = true;
+    scaled_filter_ = Tensor();
+    return true;
+  }
 
   static dnnl::Dims4 to_dims4(const Shape& s) { return {s.dim(0), s.dim(1), s.dim(2), s.dim(3)}; }
 
@@ -337,11 +389,16 @@ class ConvKernel : public Kernel {
   std::unique_ptr<dnnl::DnnlOp> dnnl_;
   bool filter_constant_ = false;  // bound once at prepare
   bool filter_packed_ = false;    // and reordered into dnnl_'s own copy
+  bool filter_mapped_ = false;    // or read in place from the model file (WeightsMode::kMapped)
+  WeightsMode weights_mode_ = WeightsMode::kPacked;
   bool zero_fill_ = false;
   Epilogue epilogue_;
   InputPadding input_padding_;
   Tensor scaled_filter_;  // the filter times the fused scale, when oneDNN uses it in place
   Tensor bias_;           // the fused shift
+  // With a mapped filter and a fused scale: the scale and shift as per-channel post-op operands.
+  Tensor channel_scale_;
+  Tensor channel_zero_shift_;  // when the epilogue has no shift
 };
 
 class Conv2DKernel : public ConvKernel {

@@ -61,12 +61,27 @@ dnnl::algorithm eltwise_algorithm(EltwiseKind kind) {
   return dnnl::algorithm::eltwise_relu;
 }
 
-// User-managed scratchpad (the runtime owns all memory) plus fused element-wise ops.
-dnnl::primitive_attr make_attr(const std::vector<EltwisePostOp>& post_ops) {
+// Post-op indices of the per-channel scale and shift (ConvParams::has_scale_shift): first.
+constexpr int kScalePostOp = 0;
+constexpr int kShiftPostOp = 1;
+
+// A per-channel operand of a binary post-op on an NHWC dst with `channels` channels.
+memory::desc channel_desc(int64_t channels) {
+  return memory::desc({1, channels, 1, 1}, DataType::f32, Tag::nchw);
+}
+
+// User-managed scratchpad (the runtime owns all memory) plus fused element-wise ops, after a
+// per-channel scale and shift when scale_shift_channels > 0.
+dnnl::primitive_attr make_attr(const std::vector<EltwisePostOp>& post_ops,
+                               int64_t scale_shift_channels = 0) {
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  if (!post_ops.empty()) {
+  if (!post_ops.empty() || scale_shift_channels > 0) {
     dnnl::post_ops ops;
+    if (scale_shift_channels > 0) {
+      ops.append_binary(dnnl::algorithm::binary_mul, channel_desc(scale_shift_channels));
+      ops.append_binary(dnnl::algorithm::binary_add, channel_desc(scale_shift_channels));
+    }
     for (const EltwisePostOp& op : post_ops) {
 #if DNNL_VERSION_MAJOR >= 3
       ops.append_eltwise(eltwise_algorithm(op.kind), op.alpha, op.beta);
@@ -104,6 +119,7 @@ bool all_positive(const memory::dims& dims) {
 struct DnnlOp::Impl {
   dnnl::primitive primitive;
   memory src, weights, bias, dst, scratch;  // handle-less until run()/bind_weights()
+  memory scale, shift;                      // binary post-op operands (has_scale_shift)
   std::vector<dnnl_exec_arg_t> args;
   size_t scratch_bytes = 0;
   size_t packed_bytes = 0;
@@ -169,6 +185,7 @@ DnnlOp::~DnnlOp() = default;
 
 size_t DnnlOp::scratch_bytes() const { return impl_->scratch_bytes; }
 size_t DnnlOp::packed_weights_bytes() const { return impl_->packed_bytes; }
+bool DnnlOp::weights_in_place() const { return impl_->has_weights && impl_->packed_bytes == 0; }
 bool DnnlOp::weights_adopted() const { return impl_->weights_adopted && impl_->packed_buffer != nullptr; }
 
 Status DnnlOp::bind_weights(const void* user_weights) {
@@ -205,6 +222,13 @@ Status DnnlOp::run(const RunBuffers& buffers) {
       im.bias.set_data_handle(const_cast<void*>(buffers.bias));
     }
     if (im.scratch_bytes > 0) im.scratch.set_data_handle(buffers.scratch);
+    if (im.scale) {
+      if (buffers.scale == nullptr || buffers.shift == nullptr) {
+        return internal_error("oneDNN op run without its scale and shift");
+      }
+      im.scale.set_data_handle(const_cast<void*>(buffers.scale));
+      im.shift.set_data_handle(const_cast<void*>(buffers.shift));
+    }
     // The C entry point takes our prebuilt argument array: nothing is allocated on our side.
     dnnl_status_t status = dnnl_primitive_execute(im.primitive.get(), cpu_stream().get(),
                                                   static_cast<int>(im.args.size()), im.args.data());
@@ -275,55 +299,91 @@ Result<ConvDescs> conv_descs(const ConvParams& p) {
 
 // Wraps a built primitive-desc of an op with weights: creates the primitive and its
 // (handle-less) memory objects.
+// scale_shift_channels > 0: the per-channel scale and shift post-ops of make_attr.
 template <typename Primitive, typename PrimitiveDesc>
 Result<std::unique_ptr<DnnlOp>> finish(const PrimitiveDesc& pd, const memory::desc& user_weights,
-                                       bool has_bias, DnnlOp* replaces) {
+                                       bool has_bias, DnnlOp* replaces,
+                                       int64_t scale_shift_channels = 0) {
   auto impl = std::make_unique<DnnlOp::Impl>();
   impl->primitive = Primitive(pd);
   memory::desc bias_md = has_bias ? pd.bias_desc() : memory::desc();
   impl->add_common_args(pd.src_desc(), pd.dst_desc(), has_bias ? &bias_md : nullptr,
                         pd.scratchpad_desc());
+  if (scale_shift_channels > 0) {
+    const memory::desc channel_md = channel_desc(scale_shift_channels);
+    impl->add_arg(DNNL_ARG_ATTR_MULTIPLE_POST_OP(kScalePostOp) | DNNL_ARG_SRC_1, channel_md, &impl->scale);
+    impl->add_arg(DNNL_ARG_ATTR_MULTIPLE_POST_OP(kShiftPostOp) | DNNL_ARG_SRC_1, channel_md, &impl->shift);
+  }
   PBMEM_RETURN_IF_ERROR(impl->add_weights(user_weights, pd.weights_desc(), replaces));
   return std::make_unique<DnnlOp>(std::move(impl));
+}
+
+// oneDNN's reference kernels run any layout but are one to two orders of magnitude slower than
+// its JIT/GEMM ones: plain (mapped) weights are only used when something better takes them.
+template <typename PrimitiveDesc>
+bool is_reference_impl(const PrimitiveDesc& pd) {
+  const std::string name = pd.impl_info_str();
+  return name.rfind("ref", 0) == 0;
+}
+
+// The inference primitive desc of a convolution (Primitive: convolution_forward or
+// deconvolution_forward) with weights in layout `weights`.
+template <typename Primitive>
+typename Primitive::primitive_desc conv_primitive_desc(dnnl::algorithm algorithm, const ConvDescs& d,
+                                                       const memory::desc& weights,
+                                                       const memory::desc& bias,
+                                                       const dnnl::primitive_attr& attr) {
+#if DNNL_VERSION_MAJOR >= 3
+  return typename Primitive::primitive_desc(cpu_engine(), dnnl::prop_kind::forward_inference,
+                                            algorithm, d.src, weights, bias, d.dst, d.strides,
+                                            d.dilations, d.pad_l, d.pad_r, attr);
+#else
+  typename Primitive::desc desc(dnnl::prop_kind::forward_inference, algorithm, d.src, weights,
+                                bias, d.dst, d.strides, d.dilations, d.pad_l, d.pad_r);
+  return typename Primitive::primitive_desc(desc, attr, cpu_engine());
+#endif
+}
+
+// With plain_weights: weights in TF's layout, or Unimplemented when oneDNN has no implementation
+// for them but a reference one (the caller then packs). Else oneDNN's preferred layout.
+template <typename Primitive>
+Result<std::unique_ptr<DnnlOp>> build_conv(const ConvParams& p, const ConvDescs& d,
+                                           dnnl::algorithm algorithm, const memory::desc& bias) {
+  const int64_t scale_shift_channels = p.has_scale_shift ? p.dst[3] : 0;
+  dnnl::primitive_attr attr = make_attr(p.post_ops, scale_shift_channels);
+  if (p.plain_weights) {
+    try {
+      auto pd = conv_primitive_desc<Primitive>(algorithm, d, d.user_weights, bias, attr);
+      if (!is_reference_impl(pd)) {
+        return finish<Primitive>(pd, d.user_weights, p.has_bias, p.replaces, scale_shift_channels);
+      }
+    } catch (const dnnl::error& e) {
+      if (e.status != dnnl_unimplemented) throw;
+    }
+    return unimplemented("oneDNN has only a reference implementation, or none, for this "
+                         "convolution with weights in TF's layout");
+  }
+  auto pd = conv_primitive_desc<Primitive>(algorithm, d, d.any_weights, bias, attr);
+  return finish<Primitive>(pd, d.user_weights, p.has_bias, p.replaces, scale_shift_channels);
 }
 
 }  // namespace
 
 Result<std::unique_ptr<DnnlOp>> make_conv(const ConvParams& p) {
   PBMEM_ASSIGN_OR_RETURN(ConvDescs d, conv_descs(p));
+  if (p.has_scale_shift && p.has_bias) {
+    return internal_error("conv params with both a bias and a scale/shift post-op");
+  }
   const memory::desc no_bias;
   const memory::desc& bias = p.has_bias ? d.bias : no_bias;
+  const bool forward = p.direction == ConvDirection::kForward;
   try {
-    dnnl::primitive_attr attr = make_attr(p.post_ops);
-    if (p.direction == ConvDirection::kForward) {
-#if DNNL_VERSION_MAJOR >= 3
-      dnnl::convolution_forward::primitive_desc pd(
-          cpu_engine(), dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-          d.src, d.any_weights, bias, d.dst, d.strides, d.dilations, d.pad_l, d.pad_r, attr);
-#else
-      dnnl::convolution_forward::desc desc(
-          dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, d.src,
-          d.any_weights, bias, d.dst, d.strides, d.dilations, d.pad_l, d.pad_r);
-      dnnl::convolution_forward::primitive_desc pd(desc, attr, cpu_engine());
-#endif
-      return finish<dnnl::convolution_forward>(pd, d.user_weights, p.has_bias, p.replaces);
+    if (forward) {
+      return build_conv<dnnl::convolution_forward>(p, d, dnnl::algorithm::convolution_direct, bias);
     }
-    {
-#if DNNL_VERSION_MAJOR >= 3
-      dnnl::deconvolution_forward::primitive_desc pd(
-          cpu_engine(), dnnl::prop_kind::forward_inference, dnnl::algorithm::deconvolution_direct,
-          d.src, d.any_weights, bias, d.dst, d.strides, d.dilations, d.pad_l, d.pad_r, attr);
-#else
-      dnnl::deconvolution_forward::desc desc(
-          dnnl::prop_kind::forward_inference, dnnl::algorithm::deconvolution_direct, d.src,
-          d.any_weights, bias, d.dst, d.strides, d.dilations, d.pad_l, d.pad_r);
-      dnnl::deconvolution_forward::primitive_desc pd(desc, attr, cpu_engine());
-#endif
-      return finish<dnnl::deconvolution_forward>(pd, d.user_weights, p.has_bias, p.replaces);
-    }
+    return build_conv<dnnl::deconvolution_forward>(p, d, dnnl::algorithm::deconvolution_direct, bias);
   } catch (...) {
-    return status_from_exception(p.direction == ConvDirection::kForward ? "convolution"
-                                                                        : "deconvolution");
+    return status_from_exception(forward ? "convolution" : "deconvolution");
   }
 }
 
@@ -363,19 +423,35 @@ Result<std::unique_ptr<DnnlOp>> make_matmul(const MatMulParams& p) {
   try {
     const memory::desc a_md(a_dims, DataType::f32, a_strides);
     const memory::desc user_b(b_dims, DataType::f32, b_strides);
-    const memory::desc b_md = p.constant_weights ? memory::desc(b_dims, DataType::f32, Tag::any)
-                                                 : user_b;
     const memory::desc dst_md(dst_dims, DataType::f32, compact_strides(dst_dims));
     const memory::desc bias_md = p.has_bias ? memory::desc(bias_dims, DataType::f32,
                                                            compact_strides(bias_dims))
                                             : memory::desc();
     dnnl::primitive_attr attr = make_attr(p.post_ops);
+    auto primitive_desc = [&](const memory::desc& b_md) {
 #if DNNL_VERSION_MAJOR >= 3
-    dnnl::matmul::primitive_desc pd(cpu_engine(), a_md, b_md, bias_md, dst_md, attr);
+      return dnnl::matmul::primitive_desc(cpu_engine(), a_md, b_md, bias_md, dst_md, attr);
 #else
-    dnnl::matmul::desc desc(a_md, b_md, bias_md, dst_md);
-    dnnl::matmul::primitive_desc pd(desc, attr, cpu_engine());
+      dnnl::matmul::desc desc(a_md, b_md, bias_md, dst_md);
+      return dnnl::matmul::primitive_desc(desc, attr, cpu_engine());
 #endif
+    };
+    // Computed weights are always used as they are; constant ones in place when asked (as
+    // build_conv: Unimplemented when only a reference kernel takes them), else in oneDNN's
+    // preferred layout.
+    if (!p.constant_weights || p.plain_weights) {
+      try {
+        dnnl::matmul::primitive_desc pd = primitive_desc(user_b);
+        if (!p.constant_weights || !is_reference_impl(pd)) {
+          return finish<dnnl::matmul>(pd, user_b, p.has_bias, p.replaces);
+        }
+      } catch (const dnnl::error& e) {
+        if (!p.constant_weights || e.status != dnnl_unimplemented) throw;
+      }
+      return unimplemented("oneDNN has only a reference implementation, or none, for this "
+                           "matmul with weights in TF's layout");
+    }
+    dnnl::matmul::primitive_desc pd = primitive_desc(memory::desc(b_dims, DataType::f32, Tag::any));
     return finish<dnnl::matmul>(pd, user_b, p.has_bias, p.replaces);
   } catch (...) {
     return status_from_exception("matmul");

@@ -61,7 +61,15 @@ struct ConvParams {
   Dims2 pad_r{0, 0};  // bottom, right
   int64_t groups = 1;
   bool has_bias = false;  // bias: [dst C]
+  // dst = conv * scale[c] + shift[c] (both [dst C], in RunBuffers) before post_ops, as oneDNN
+  // binary post-ops: a fused BatchNorm scale that leaves the weights untouched (mapped weights).
+  bool has_scale_shift = false;
   std::vector<EltwisePostOp> post_ops;
+  // Use the weights in their TF layout, in place (mapped weights): fails with Unimplemented
+  // when oneDNN has no implementation for that layout other than a reference one (the caller
+  // then packs). False: oneDNN's preferred layout (packed unless that is the TF layout; see
+  // DnnlOp::weights_in_place()).
+  bool plain_weights = false;
   // The op this one replaces (re-prepare for new shapes), or null. When the packed weight layout
   // is unchanged its packed buffer is taken instead of allocating a new one; otherwise it is
   // freed first. Either way `replaces` must not run again.
@@ -84,6 +92,7 @@ struct MatMulParams {
   bool constant_weights = false;
   bool has_bias = false;
   std::vector<EltwisePostOp> post_ops;
+  bool plain_weights = false;  // as ConvParams::plain_weights (constant weights only)
   DnnlOp* replaces = nullptr;  // as ConvParams::replaces
 };
 
@@ -106,6 +115,8 @@ struct PoolParams {
 struct RunBuffers {
   const void* src = nullptr;
   const void* bias = nullptr;  // when the params said has_bias
+  const void* scale = nullptr;  // when the params said has_scale_shift
+  const void* shift = nullptr;
   void* dst = nullptr;
   void* scratch = nullptr;     // scratch_bytes() bytes, kTensorAlignment-aligned
 };
@@ -121,6 +132,8 @@ class DnnlOp {
   size_t scratch_bytes() const;
   // Bytes the op holds for reordered weights (0 when weights are used in place).
   size_t packed_weights_bytes() const;
+  // True when the weights are read in place in the caller's (TF) layout: no packed copy.
+  bool weights_in_place() const;
   // True when the packed weights were taken over, already bound, from the op this one replaces
   // (same layout, same constant): bind_weights() may then be skipped.
   bool weights_adopted() const;
