@@ -234,18 +234,19 @@ class ConvKernel : public Kernel {
     if (!epilogue_.scale.empty()) {
       params.has_bias = false;
       params.has_scale_shift = true;
-      // The shift post-op reads the bias prepare_epilogue made, or zeros when there is none.
-      if (!channel_scale_.valid()) {
-        PBMEM_ASSIGN_OR_RETURN(channel_scale_, make_bias_tensor(epilogue_.scale));
-      }
-      if (!bias_.valid() && !channel_zero_shift_.valid()) {
-        const std::vector<float> zeros(static_cast<size_t>(params.dst[kNhwcChannel]), 0.0f);
-        PBMEM_ASSIGN_OR_RETURN(channel_zero_shift_, make_bias_tensor(zeros));
-      }
     }
     Result<std::unique_ptr<dnnl::DnnlOp>> op = dnnl::make_conv(params);
     if (op.status().code() == StatusCode::kUnimplemented) return false;
     if (!op.ok()) return op.status().with_context(ctx.node().describe());
+    // Allocated only once the mapped op exists, so a fallback to packing holds none of them.
+    // The shift post-op reads the bias prepare_epilogue made, or zeros when there is none.
+    if (params.has_scale_shift && !channel_scale_.valid()) {
+      PBMEM_ASSIGN_OR_RETURN(channel_scale_, make_bias_tensor(epilogue_.scale));
+    }
+    if (params.has_scale_shift && !bias_.valid() && !channel_zero_shift_.valid()) {
+      const std::vector<float> zeros(static_cast<size_t>(params.dst[kNhwcChannel]), 0.0f);
+      PBMEM_ASSIGN_OR_RETURN(channel_zero_shift_, make_bias_tensor(zeros));
+    }
     Status bound = (*op)->bind_weights(filter.raw_data());
     if (!bound.ok()) return bound.with_context(ctx.node().describe());
     dnnl_ = std::move(op).value();

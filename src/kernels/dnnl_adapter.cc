@@ -326,6 +326,15 @@ bool is_reference_impl(const PrimitiveDesc& pd) {
   return name.rfind("ref", 0) == 0;
 }
 
+// A grouped (depthwise) conv on plain weights runs as one small GEMM per group: measured ~30x
+// slower than the depthwise JIT kernel on packed weights (oneDNN 2.6, 28x28x192, docs/WEIGHTS.md)
+// to save a 3x3xC filter of a few KiB. Such convs are packed.
+template <typename PrimitiveDesc>
+bool is_slow_for_plain_weights(const PrimitiveDesc& pd, int64_t groups) {
+  const std::string name = pd.impl_info_str();
+  return is_reference_impl(pd) || (groups > 1 && name.find("gemm") != std::string::npos);
+}
+
 // The inference primitive desc of a convolution (Primitive: convolution_forward or
 // deconvolution_forward) with weights in layout `weights`.
 template <typename Primitive>
@@ -344,8 +353,9 @@ typename Primitive::primitive_desc conv_primitive_desc(dnnl::algorithm algorithm
 #endif
 }
 
-// With plain_weights: weights in TF's layout, or Unimplemented when oneDNN has no implementation
-// for them but a reference one (the caller then packs). Else oneDNN's preferred layout.
+// With plain_weights: weights in TF's layout, or Unimplemented when oneDNN has no fast
+// implementation for them (is_slow_for_plain_weights; the caller then packs). Else oneDNN's
+// preferred layout.
 template <typename Primitive>
 Result<std::unique_ptr<DnnlOp>> build_conv(const ConvParams& p, const ConvDescs& d,
                                            dnnl::algorithm algorithm, const memory::desc& bias) {
@@ -354,14 +364,14 @@ Result<std::unique_ptr<DnnlOp>> build_conv(const ConvParams& p, const ConvDescs&
   if (p.plain_weights) {
     try {
       auto pd = conv_primitive_desc<Primitive>(algorithm, d, d.user_weights, bias, attr);
-      if (!is_reference_impl(pd)) {
+      if (!is_slow_for_plain_weights(pd, p.groups)) {
         return finish<Primitive>(pd, d.user_weights, p.has_bias, p.replaces, scale_shift_channels);
       }
     } catch (const dnnl::error& e) {
       if (e.status != dnnl_unimplemented) throw;
     }
-    return unimplemented("oneDNN has only a reference implementation, or none, for this "
-                         "convolution with weights in TF's layout");
+    return unimplemented("oneDNN has no fast implementation (only a reference one, a GEMM per "
+                         "group, or none) for this convolution with weights in TF's layout");
   }
   auto pd = conv_primitive_desc<Primitive>(algorithm, d, d.any_weights, bias, attr);
   return finish<Primitive>(pd, d.user_weights, p.has_bias, p.replaces, scale_shift_channels);

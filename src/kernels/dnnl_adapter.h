@@ -66,8 +66,8 @@ struct ConvParams {
   bool has_scale_shift = false;
   std::vector<EltwisePostOp> post_ops;
   // Use the weights in their TF layout, in place (mapped weights): fails with Unimplemented
-  // when oneDNN has no implementation for that layout other than a reference one (the caller
-  // then packs). False: oneDNN's preferred layout (packed unless that is the TF layout; see
+  // when oneDNN has no fast implementation for that layout (only a reference one, or for a
+  // grouped/depthwise conv only a GEMM per group; the caller then packs). False: oneDNN's preferred layout (packed unless that is the TF layout; see
   // DnnlOp::weights_in_place()).
   bool plain_weights = false;
   // The op this one replaces (re-prepare for new shapes), or null. When the packed weight layout

@@ -99,7 +99,7 @@ struct SessionOptions {
   // (runtime/fusion.h).
   bool fuse = true;
   // Constant conv/matmul weights: packed copies (default) or read in place from the mapped file
-  // where the kernel allows it (kernels/kernel.h, docs/MEMORY.md#weights-packed-or-mapped).
+  // where the kernel allows it (kernels/kernel.h, docs/WEIGHTS.md).
   WeightsMode weights = WeightsMode::kPacked;
   // Output tensor names to compute; empty: the graph's sinks.
   std::vector<std::string> outputs;
