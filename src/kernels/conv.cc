@@ -112,7 +112,6 @@ class ConvKernel : public Kernel {
     PBMEM_RETURN_IF_ERROR(prepare_epilogue(ctx, &params));
     filter_constant_ = filter_value != nullptr;
     filter_packed_ = false;
-    filter_mapped_ = false;
     if (filter_constant_ && should_map(ctx.node(), *filter_value)) {
       PBMEM_ASSIGN_OR_RETURN(bool mapped, try_mapped(ctx, params, *filter_value));
       if (mapped) return ok_status();
@@ -175,11 +174,6 @@ class ConvKernel : public Kernel {
     buffers.src = data.raw_data();
     buffers.dst = out.raw_data();
     buffers.bias = bias_.valid() ? bias_.raw_data() : nullptr;
-    if (filter_mapped_ && channel_scale_.valid()) {
-      buffers.bias = nullptr;  // the shift is a post-op, after the scale
-      buffers.scale = channel_scale_.raw_data();
-      buffers.shift = bias_.valid() ? bias_.raw_data() : channel_zero_shift_.raw_data();
-    }
     buffers.scratch = ctx.scratch();
     Status status = dnnl_->run(buffers);
     return status.ok() ? status : status.with_context(ctx.node().describe());
@@ -215,42 +209,30 @@ class ConvKernel : public Kernel {
   }
   int data_input() const { return op_ == ConvOp::kBackpropInput ? 2 : 0; }
 
-  // Mapped weights: a forward conv whose filter bytes lie in the model file. Folded or realigned
-  // filters (tensor_content not 4-byte aligned in the file is copied at load, see
+  // Mapped weights: a forward conv whose filter bytes lie in the model file, without a fused
+  // scale (in mapped mode the fusion pass leaves a BatchNorm Mul after such a conv as its own
+  // op, runtime/fusion.cc; a scale folded anyway means the filter is to be packed). Folded or
+  // realigned filters (tensor_content not 4-byte aligned in the file is copied at load, see
   // graph/tensor_proto.cc) are our own copies already: packing them costs about the same bytes
   // and gives oneDNN its fastest kernels.
   bool should_map(const Node& node, const Tensor& filter) const {
     return weights_mode_ == WeightsMode::kMapped && op_ != ConvOp::kBackpropInput &&
-           filter.valid() && node.file != nullptr && node.file->contains(filter.raw_data());
+           epilogue_.scale.empty() && filter.valid() && node.file != nullptr &&
+           node.file->contains(filter.raw_data());
   }
 
-  // Builds the conv on the filter's file bytes in TF's layout, a fused scale and shift as
-  // per-channel post-ops instead of folded into a copy of the filter. False (nothing changed
-  // but the scale/shift tensors) when oneDNN has no fast kernel for that layout: pack instead.
+  // Builds the conv on the filter's file bytes in TF's layout. False (nothing changed) when
+  // oneDNN has no fast kernel for that layout: pack instead.
   Result<bool> try_mapped(const InferContext& ctx, const dnnl::ConvParams& packed_params,
                           const Tensor& filter) {
     dnnl::ConvParams params = packed_params;
     params.plain_weights = true;
-    if (!epilogue_.scale.empty()) {
-      params.has_bias = false;
-      params.has_scale_shift = true;
-    }
     Result<std::unique_ptr<dnnl::DnnlOp>> op = dnnl::make_conv(params);
     if (op.status().code() == StatusCode::kUnimplemented) return false;
     if (!op.ok()) return op.status().with_context(ctx.node().describe());
-    // Allocated only once the mapped op exists, so a fallback to packing holds none of them.
-    // The shift post-op reads the bias prepare_epilogue made, or zeros when there is none.
-    if (params.has_scale_shift && !channel_scale_.valid()) {
-      PBMEM_ASSIGN_OR_RETURN(channel_scale_, make_bias_tensor(epilogue_.scale));
-    }
-    if (params.has_scale_shift && !bias_.valid() && !channel_zero_shift_.valid()) {
-      const std::vector<float> zeros(static_cast<size_t>(params.dst[kNhwcChannel]), 0.0f);
-      PBMEM_ASSIGN_OR_RETURN(channel_zero_shift_, make_bias_tensor(zeros));
-    }
     Status bound = (*op)->bind_weights(filter.raw_data());
     if (!bound.ok()) return bound.with_context(ctx.node().describe());
     dnnl_ = std::move(op).value();
-    filter_mapped_ = true;
     scaled_filter_ = Tensor();
     return true;
   }
@@ -390,16 +372,12 @@ class ConvKernel : public Kernel {
   std::unique_ptr<dnnl::DnnlOp> dnnl_;
   bool filter_constant_ = false;  // bound once at prepare
   bool filter_packed_ = false;    // and reordered into dnnl_'s own copy
-  bool filter_mapped_ = false;    // or read in place from the model file (WeightsMode::kMapped)
   WeightsMode weights_mode_ = WeightsMode::kPacked;
   bool zero_fill_ = false;
   Epilogue epilogue_;
   InputPadding input_padding_;
   Tensor scaled_filter_;  // the filter times the fused scale, when oneDNN uses it in place
   Tensor bias_;           // the fused shift
-  // With a mapped filter and a fused scale: the scale and shift as per-channel post-op operands.
-  Tensor channel_scale_;
-  Tensor channel_zero_shift_;  // when the epilogue has no shift
 };
 
 class Conv2DKernel : public ConvKernel {

@@ -61,27 +61,12 @@ dnnl::algorithm eltwise_algorithm(EltwiseKind kind) {
   return dnnl::algorithm::eltwise_relu;
 }
 
-// Post-op indices of the per-channel scale and shift (ConvParams::has_scale_shift): first.
-constexpr int kScalePostOp = 0;
-constexpr int kShiftPostOp = 1;
-
-// A per-channel operand of a binary post-op on an NHWC dst with `channels` channels.
-memory::desc channel_desc(int64_t channels) {
-  return memory::desc({1, channels, 1, 1}, DataType::f32, Tag::nchw);
-}
-
-// User-managed scratchpad (the runtime owns all memory) plus fused element-wise ops, after a
-// per-channel scale and shift when scale_shift_channels > 0.
-dnnl::primitive_attr make_attr(const std::vector<EltwisePostOp>& post_ops,
-                               int64_t scale_shift_channels = 0) {
+// User-managed scratchpad (the runtime owns all memory) plus fused element-wise ops.
+dnnl::primitive_attr make_attr(const std::vector<EltwisePostOp>& post_ops) {
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  if (!post_ops.empty() || scale_shift_channels > 0) {
+  if (!post_ops.empty()) {
     dnnl::post_ops ops;
-    if (scale_shift_channels > 0) {
-      ops.append_binary(dnnl::algorithm::binary_mul, channel_desc(scale_shift_channels));
-      ops.append_binary(dnnl::algorithm::binary_add, channel_desc(scale_shift_channels));
-    }
     for (const EltwisePostOp& op : post_ops) {
 #if DNNL_VERSION_MAJOR >= 3
       ops.append_eltwise(eltwise_algorithm(op.kind), op.alpha, op.beta);
@@ -119,7 +104,6 @@ bool all_positive(const memory::dims& dims) {
 struct DnnlOp::Impl {
   dnnl::primitive primitive;
   memory src, weights, bias, dst, scratch;  // handle-less until run()/bind_weights()
-  memory scale, shift;                      // binary post-op operands (has_scale_shift)
   std::vector<dnnl_exec_arg_t> args;
   size_t scratch_bytes = 0;
   size_t packed_bytes = 0;
@@ -222,13 +206,6 @@ Status DnnlOp::run(const RunBuffers& buffers) {
       im.bias.set_data_handle(const_cast<void*>(buffers.bias));
     }
     if (im.scratch_bytes > 0) im.scratch.set_data_handle(buffers.scratch);
-    if (im.scale) {
-      if (buffers.scale == nullptr || buffers.shift == nullptr) {
-        return internal_error("oneDNN op run without its scale and shift");
-      }
-      im.scale.set_data_handle(const_cast<void*>(buffers.scale));
-      im.shift.set_data_handle(const_cast<void*>(buffers.shift));
-    }
     // The C entry point takes our prebuilt argument array: nothing is allocated on our side.
     dnnl_status_t status = dnnl_primitive_execute(im.primitive.get(), cpu_stream().get(),
                                                   static_cast<int>(im.args.size()), im.args.data());
@@ -299,21 +276,14 @@ Result<ConvDescs> conv_descs(const ConvParams& p) {
 
 // Wraps a built primitive-desc of an op with weights: creates the primitive and its
 // (handle-less) memory objects.
-// scale_shift_channels > 0: the per-channel scale and shift post-ops of make_attr.
 template <typename Primitive, typename PrimitiveDesc>
 Result<std::unique_ptr<DnnlOp>> finish(const PrimitiveDesc& pd, const memory::desc& user_weights,
-                                       bool has_bias, DnnlOp* replaces,
-                                       int64_t scale_shift_channels = 0) {
+                                       bool has_bias, DnnlOp* replaces) {
   auto impl = std::make_unique<DnnlOp::Impl>();
   impl->primitive = Primitive(pd);
   memory::desc bias_md = has_bias ? pd.bias_desc() : memory::desc();
   impl->add_common_args(pd.src_desc(), pd.dst_desc(), has_bias ? &bias_md : nullptr,
                         pd.scratchpad_desc());
-  if (scale_shift_channels > 0) {
-    const memory::desc channel_md = channel_desc(scale_shift_channels);
-    impl->add_arg(DNNL_ARG_ATTR_MULTIPLE_POST_OP(kScalePostOp) | DNNL_ARG_SRC_1, channel_md, &impl->scale);
-    impl->add_arg(DNNL_ARG_ATTR_MULTIPLE_POST_OP(kShiftPostOp) | DNNL_ARG_SRC_1, channel_md, &impl->shift);
-  }
   PBMEM_RETURN_IF_ERROR(impl->add_weights(user_weights, pd.weights_desc(), replaces));
   return std::make_unique<DnnlOp>(std::move(impl));
 }
@@ -359,13 +329,12 @@ typename Primitive::primitive_desc conv_primitive_desc(dnnl::algorithm algorithm
 template <typename Primitive>
 Result<std::unique_ptr<DnnlOp>> build_conv(const ConvParams& p, const ConvDescs& d,
                                            dnnl::algorithm algorithm, const memory::desc& bias) {
-  const int64_t scale_shift_channels = p.has_scale_shift ? p.dst[3] : 0;
-  dnnl::primitive_attr attr = make_attr(p.post_ops, scale_shift_channels);
+  dnnl::primitive_attr attr = make_attr(p.post_ops);
   if (p.plain_weights) {
     try {
       auto pd = conv_primitive_desc<Primitive>(algorithm, d, d.user_weights, bias, attr);
       if (!is_slow_for_plain_weights(pd, p.groups)) {
-        return finish<Primitive>(pd, d.user_weights, p.has_bias, p.replaces, scale_shift_channels);
+        return finish<Primitive>(pd, d.user_weights, p.has_bias, p.replaces);
       }
     } catch (const dnnl::error& e) {
       if (e.status != dnnl_unimplemented) throw;
@@ -374,16 +343,13 @@ Result<std::unique_ptr<DnnlOp>> build_conv(const ConvParams& p, const ConvDescs&
                          "group, or none) for this convolution with weights in TF's layout");
   }
   auto pd = conv_primitive_desc<Primitive>(algorithm, d, d.any_weights, bias, attr);
-  return finish<Primitive>(pd, d.user_weights, p.has_bias, p.replaces, scale_shift_channels);
+  return finish<Primitive>(pd, d.user_weights, p.has_bias, p.replaces);
 }
 
 }  // namespace
 
 Result<std::unique_ptr<DnnlOp>> make_conv(const ConvParams& p) {
   PBMEM_ASSIGN_OR_RETURN(ConvDescs d, conv_descs(p));
-  if (p.has_scale_shift && p.has_bias) {
-    return internal_error("conv params with both a bias and a scale/shift post-op");
-  }
   const memory::desc no_bias;
   const memory::desc& bias = p.has_bias ? d.bias : no_bias;
   const bool forward = p.direction == ConvDirection::kForward;

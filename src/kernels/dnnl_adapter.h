@@ -61,9 +61,6 @@ struct ConvParams {
   Dims2 pad_r{0, 0};  // bottom, right
   int64_t groups = 1;
   bool has_bias = false;  // bias: [dst C]
-  // dst = conv * scale[c] + shift[c] (both [dst C], in RunBuffers) before post_ops, as oneDNN
-  // binary post-ops: a fused BatchNorm scale that leaves the weights untouched (mapped weights).
-  bool has_scale_shift = false;
   std::vector<EltwisePostOp> post_ops;
   // Use the weights in their TF layout, in place (mapped weights): fails with Unimplemented
   // when oneDNN has no fast implementation for that layout (only a reference one, or for a
@@ -115,8 +112,6 @@ struct PoolParams {
 struct RunBuffers {
   const void* src = nullptr;
   const void* bias = nullptr;  // when the params said has_bias
-  const void* scale = nullptr;  // when the params said has_scale_shift
-  const void* shift = nullptr;
   void* dst = nullptr;
   void* scratch = nullptr;     // scratch_bytes() bytes, kTensorAlignment-aligned
 };

@@ -2,8 +2,11 @@
 // load-time shapes and constants, and hands each chain to its producer's kernel.
 #include "runtime/fusion.h"
 
+#include <cstdint>
 #include <optional>
 #include <string>
+
+#include "graph/mapped_file.h"
 
 namespace pbmem {
 
@@ -122,6 +125,22 @@ std::optional<InputPadding> zero_spatial_padding(const Node& node,
   return InputPadding{p[2 * kHeight], p[2 * kHeight + 1], p[2 * kWidth], p[2 * kWidth + 1]};
 }
 
+// Whether conv.cc would read this Conv2D's filter in place in mapped mode: a Const (possibly
+// behind Identity nodes, which fold to views of it) whose tensor_content lies in the model file
+// at a 4-byte-aligned address (misaligned or small content is copied out of it at load).
+bool filter_in_file(const Graph& graph, const Node& conv) {
+  constexpr size_t kFloatAlignment = sizeof(float);
+  if (conv.inputs.size() < 2 || !graph.file()) return false;
+  const Node* node = &graph.node(conv.inputs[1].node);
+  while (node->op == "Identity" && node->inputs.size() == 1) node = &graph.node(node->inputs[0].node);
+  const AttrValue* value = node->op == "Const" ? node->attr("value") : nullptr;
+  if (value == nullptr || value->kind != AttrValue::Kind::kTensor || value->tensor.content.empty()) {
+    return false;
+  }
+  const char* bytes = value->tensor.content.data();
+  return graph.file()->contains(bytes) && reinterpret_cast<uintptr_t>(bytes) % kFloatAlignment == 0;
+}
+
 struct ChainLink {
   int node = -1;
   int aliased = 0;
@@ -130,10 +149,11 @@ struct ChainLink {
 // Builds the epilogue of one producer step by step, asking the kernel before each link.
 class ChainBuilder {
  public:
+  // scale_foldable: the producer's weights are constant and may be scaled (not mapped).
   ChainBuilder(const Model& model, const Kernel& producer, int64_t channels,
-               bool constant_weights)
+               bool scale_foldable)
       : model_(model), producer_(producer), channels_(channels),
-        constant_weights_(constant_weights) {
+        scale_foldable_(scale_foldable) {
     scale_.assign(static_cast<size_t>(channels), 1.0f);
     shift_.assign(static_cast<size_t>(channels), 0.0f);
   }
@@ -195,8 +215,8 @@ class ChainBuilder {
     candidate.scale = scale;
     candidate.shift = shift;
     trim(&candidate);
-    // A scale is folded into the weights at prepare, so they must be constant.
-    if (!candidate.scale.empty() && !constant_weights_) return std::nullopt;
+    // A scale is folded into the weights at prepare, so they must be constant (and not mapped).
+    if (!candidate.scale.empty() && !scale_foldable_) return std::nullopt;
     if (!producer_.accepts_epilogue(candidate)) return std::nullopt;
     scale_ = std::move(scale);
     shift_ = std::move(shift);
@@ -225,7 +245,7 @@ class ChainBuilder {
   const Model& model_;
   const Kernel& producer_;
   int64_t channels_;
-  bool constant_weights_;
+  bool scale_foldable_;
   std::vector<float> scale_, shift_;
   std::vector<Activation> activations_;
 };
@@ -233,7 +253,7 @@ class ChainBuilder {
 }  // namespace
 
 FusionStats fuse_epilogues(const Model& model, const std::vector<int>& schedule,
-                           const std::vector<TensorRef>& requested_outputs,
+                           const std::vector<TensorRef>& requested_outputs, WeightsMode weights,
                            std::vector<std::unique_ptr<Kernel>>* kernels) {
   const Graph& graph = model.graph();
   const size_t num_nodes = static_cast<size_t>(graph.num_nodes());
@@ -313,7 +333,10 @@ FusionStats fuse_epilogues(const Model& model, const std::vector<int>& schedule,
     const int64_t channels = out_shape.dim(out_shape.rank() - 1);
     if (channels <= 0) continue;
     const bool constant_weights = node.inputs.size() > 1 && constant[static_cast<size_t>(node.inputs[1].node)];
-    ChainBuilder builder(model, *kernel, channels, constant_weights);
+    // A mapped filter is never scaled (see fusion.h): the scale stays a Mul of its own.
+    const bool scale_foldable = constant_weights && !(weights == WeightsMode::kMapped &&
+                                                      node.op == "Conv2D" && filter_in_file(graph, node));
+    ChainBuilder builder(model, *kernel, channels, scale_foldable);
     std::vector<ChainLink> chain;
     int current = producer;
     while (!blocked[static_cast<size_t>(current)] && port0_consumers[static_cast<size_t>(current)] == 1) {

@@ -121,7 +121,7 @@ void Session::Impl::create_kernels() {
     kernels[static_cast<size_t>(index)] = model->factory(index)();
     kernels[static_cast<size_t>(index)]->set_weights_mode(options.weights);
   }
-  fusion = options.fuse ? fuse_epilogues(*model, schedule, output_refs, &kernels) : FusionStats();
+  fusion = options.fuse ? fuse_epilogues(*model, schedule, output_refs, options.weights, &kernels) : FusionStats();
   packed_by_node.assign(kernels.size(), 0);
 }
 
