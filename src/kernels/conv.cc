@@ -1,7 +1,8 @@
 // Convolutions (Conv2D, DepthwiseConv2dNative, Conv2DBackpropInput) on oneDNN through
 // dnnl_adapter, plus BiasAdd. NHWC only. A constant filter is reordered once at prepare into
-// oneDNN's preferred layout; a filter computed at run time is reordered on every run into a
-// buffer allocated at prepare (correct, just slower).
+// oneDNN's preferred layout (with WeightsMode::kMapped, a filter in the model file is used in
+// place in TF's layout where oneDNN has a fast kernel for it); a filter computed at run time is
+// reordered on every run into a buffer allocated at prepare (correct, just slower).
 #include <cstring>
 #include <memory>
 #include <string>

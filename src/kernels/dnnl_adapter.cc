@@ -169,7 +169,6 @@ DnnlOp::~DnnlOp() = default;
 
 size_t DnnlOp::scratch_bytes() const { return impl_->scratch_bytes; }
 size_t DnnlOp::packed_weights_bytes() const { return impl_->packed_bytes; }
-bool DnnlOp::weights_in_place() const { return impl_->has_weights && impl_->packed_bytes == 0; }
 bool DnnlOp::weights_adopted() const { return impl_->weights_adopted && impl_->packed_buffer != nullptr; }
 
 Status DnnlOp::bind_weights(const void* user_weights) {

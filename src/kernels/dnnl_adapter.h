@@ -64,8 +64,8 @@ struct ConvParams {
   std::vector<EltwisePostOp> post_ops;
   // Use the weights in their TF layout, in place (mapped weights): fails with Unimplemented
   // when oneDNN has no fast implementation for that layout (only a reference one, or for a
-  // grouped/depthwise conv only a GEMM per group; the caller then packs). False: oneDNN's preferred layout (packed unless that is the TF layout; see
-  // DnnlOp::weights_in_place()).
+  // grouped/depthwise conv only a GEMM per group; the caller then packs). False: oneDNN's
+  // preferred layout (packed, unless that is TF's layout: packed_weights_bytes() is then 0).
   bool plain_weights = false;
   // The op this one replaces (re-prepare for new shapes), or null. When the packed weight layout
   // is unchanged its packed buffer is taken instead of allocating a new one; otherwise it is
@@ -127,8 +127,6 @@ class DnnlOp {
   size_t scratch_bytes() const;
   // Bytes the op holds for reordered weights (0 when weights are used in place).
   size_t packed_weights_bytes() const;
-  // True when the weights are read in place in the caller's (TF) layout: no packed copy.
-  bool weights_in_place() const;
   // True when the packed weights were taken over, already bound, from the op this one replaces
   // (same layout, same constant): bind_weights() may then be skipped.
   bool weights_adopted() const;

@@ -236,6 +236,8 @@ def test_bad_weights_value_is_an_error(tmp_path):
         assert_cli_error(result, "--weights must be 'packed' or 'mapped', got 'copied'")
     with pytest.raises(pbmem.Error, match="weights must be 'packed' or 'mapped', got 'copied'"):
         pbmem.load(path, weights="copied")
+    assert pbmem.load(path).weights == "packed"
+    assert pbmem.load(path, weights="mapped").weights == "mapped"
 
 
 def test_cli_plan_and_run_report_mapped_weights(tmp_path):
