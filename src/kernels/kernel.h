@@ -47,8 +47,10 @@ struct TensorInfo {
 //   kPacked: reordered once at prepare into oneDNN's preferred (blocked) layout, a copy we
 //            allocate (weights_packed); the fastest kernels.
 //   kMapped: read in place from the mapped model file in TF's layout (HWIO filters, row-major
-//            matrices), no copy, when oneDNN has a non-reference implementation for that layout
-//            and the bytes are in the file (4-byte aligned there); otherwise packed as above.
+//            matrices), no copy, when the bytes are in the file (4-byte aligned there) and
+//            oneDNN has a fast kernel for that layout (Conv2D, MatMul; not depthwise); otherwise
+//            packed as above. A BatchNorm scale is then not fused into a mapped Conv2D
+//            (runtime/fusion.h). docs/WEIGHTS.md has the cases and measurements.
 enum class WeightsMode { kPacked, kMapped };
 
 // Element-wise functions a producer can apply to its own output (graph fusion).
