@@ -158,6 +158,8 @@ py::dict plan_dict(const MemoryPlanReport& report) {
   out["weights_bytes"] = report.weights_packed_bytes + report.weights_mapped_bytes;
   out["weights_packed_bytes"] = report.weights_packed_bytes;
   out["weights_mapped_bytes"] = report.weights_mapped_bytes;
+  out["weights_mapped_layers"] = report.weights_mapped_layers;
+  out["weights_packed_layers"] = report.weights_packed_layers;
   out["scratch_bytes"] = report.scratch_bytes;
   out["io_bytes"] = report.io_bytes;
   out["peak_step"] = report.peak_step;
@@ -194,12 +196,13 @@ py::dict stats_dict(const SessionStats& stats) {
 
 class PyModel {
  public:
-  PyModel(std::shared_ptr<Model> model, int threads, int64_t memory_limit)
-      : model_(std::move(model)), threads_(threads), memory_limit_(memory_limit) {}
+  PyModel(std::shared_ptr<Model> model, int threads, int64_t memory_limit, WeightsMode weights)
+      : model_(std::move(model)), threads_(threads), memory_limit_(memory_limit), weights_(weights) {}
 
   std::string path() const { return model_->path(); }
   int threads() const { return threads_; }
   int64_t memory_limit() const { return memory_limit_; }
+  std::string weights() const { return weights_ == WeightsMode::kMapped ? "mapped" : "packed"; }
   py::list inputs() const { return spec_list(model_->inputs()); }
   py::list outputs() const { return spec_list(model_->outputs()); }
 
@@ -283,6 +286,7 @@ class PyModel {
     options.memory_limit = memory_limit;
     options.outputs = outputs;
     options.num_threads = threads_;
+    options.weights = weights_;
     const Graph& graph = model_->graph();
     for (const auto& [name, dims] : input_shapes) {
       Shape shape(dims);
@@ -406,6 +410,7 @@ class PyModel {
       SessionOptions options;
       options.num_threads = threads_;
       options.memory_limit = memory_limit_;
+      options.weights = weights_;
       options.outputs = outputs;
       for (const auto& [name, dims] : input_shapes) options.input_shapes[name] = Shape(dims);
       auto cached = std::make_unique<CachedSession>();
@@ -461,17 +466,23 @@ class PyModel {
   std::shared_ptr<Model> model_;
   int threads_;
   int64_t memory_limit_;
+  WeightsMode weights_;
   std::map<SessionKey, std::unique_ptr<CachedSession>> sessions_;  // guarded by the GIL
   CachedSession* last_ = nullptr;  // of the last run() or plan(); guarded by the GIL
 };
 
-std::unique_ptr<PyModel> load(const std::string& path, int threads, int64_t memory_limit) {
+std::unique_ptr<PyModel> load(const std::string& path, int threads, int64_t memory_limit,
+                              const std::string& weights) {
   if (threads < 0) raise(invalid_argument("threads must be >= 0 (0 = all cores), got ", threads));
   if (memory_limit < 0) {
     raise(invalid_argument("memory_limit must be >= 0 bytes (0 = none), got ", memory_limit));
   }
+  if (weights != "packed" && weights != "mapped") {
+    raise(invalid_argument("weights must be 'packed' or 'mapped', got '", weights, "'"));
+  }
+  const WeightsMode mode = weights == "mapped" ? WeightsMode::kMapped : WeightsMode::kPacked;
   std::shared_ptr<Model> model = unwrap(Model::load(path));
-  return std::make_unique<PyModel>(std::move(model), threads, memory_limit);
+  return std::make_unique<PyModel>(std::move(model), threads, memory_limit, mode);
 }
 
 // Runs fn, turning every C++ or Python failure into pbmem.Error.
@@ -504,6 +515,7 @@ PYBIND11_MODULE(_pbmem, m) {
       .def_property_readonly("path", &PyModel::path)
       .def_property_readonly("threads", &PyModel::threads)
       .def_property_readonly("memory_limit", &PyModel::memory_limit)
+      .def_property_readonly("weights", &PyModel::weights)
       .def("inputs", [](const PyModel& self) { return guarded([&] { return self.inputs(); }); })
       .def("outputs", [](const PyModel& self) { return guarded([&] { return self.outputs(); }); })
       .def("summary", [](const PyModel& self) { return guarded([&] { return self.summary(); }); })
@@ -549,10 +561,11 @@ PYBIND11_MODULE(_pbmem, m) {
 
   m.def(
       "load",
-      [](const std::string& path, int threads, int64_t memory_limit) {
-        return guarded([&] { return pbmem::load(path, threads, memory_limit); });
+      [](const std::string& path, int threads, int64_t memory_limit, const std::string& weights) {
+        return guarded([&] { return pbmem::load(path, threads, memory_limit, weights); });
       },
-      py::arg("path"), py::arg("threads") = 0, py::arg("memory_limit") = 0);
+      py::arg("path"), py::arg("threads") = 0, py::arg("memory_limit") = 0,
+      py::arg("weights") = "packed");
   m.def(
       "parse_byte_size",
       [](const std::string& text, const std::string& what) {

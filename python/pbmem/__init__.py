@@ -143,6 +143,11 @@ class Model:
         return self._impl.memory_limit
 
     @property
+    def weights(self):
+        """'packed' or 'mapped', as given to pbmem.load()."""
+        return self._impl.weights
+
+    @property
     def inputs(self):
         """The model's Placeholders, in file order."""
         return _specs(self._impl.inputs())
@@ -222,11 +227,14 @@ class Model:
         return f"<pbmem.Model '{self.path}' inputs={self.inputs} outputs={self.outputs}>"
 
 
-def load(path, threads=0, memory_limit=0):
+def load(path, threads=0, memory_limit=0, weights="packed"):
     """Loads a frozen GraphDef. threads: worker threads for run(), 0 = all cores.
     memory_limit: most bytes a session may allocate, as an int (0 = none) or a size string
     ("512MiB", "1.5GiB" binary; "64MB", "2G", "512k" decimal); a plan over it fails before
-    anything runs, with the largest batch that fits in the message."""
+    anything runs, with the largest batch that fits in the message.
+    weights: "packed" (constant conv/matmul weights reordered into oneDNN's layout, a copy we
+    allocate) or "mapped" (read in place from the mapped file where oneDNN allows it; plan()
+    and stats() count weights_mapped_bytes / weights_packed_bytes)."""
     try:
         path = os.fspath(path)
     except TypeError:
@@ -238,7 +246,9 @@ def load(path, threads=0, memory_limit=0):
     if not 0 <= threads <= _MAX_THREADS:
         raise Error(f"threads must be >= 0 (0 = all cores), got {threads}")
     memory_limit = _memory_limit(memory_limit, "memory_limit", allow_none=True)
-    return Model(_pbmem.load(path, threads, memory_limit))
+    if weights not in ("packed", "mapped"):
+        raise Error(f"weights must be 'packed' or 'mapped', got {weights!r}")
+    return Model(_pbmem.load(path, threads, memory_limit, weights))
 
 
 def supported_ops():

@@ -128,6 +128,7 @@ Result<int64_t> auto_batch(const std::shared_ptr<Model>& model, const RunArgs& a
   fit.input_shapes[input.name] = with_batch(kUnknownDim, scan.sample_shape);
   fit.outputs = args.outputs;
   fit.num_threads = args.threads;
+  PBMEM_ASSIGN_OR_RETURN(fit.weights, parse_weights_flag(args.weights));
   fit.max_batch = std::min(fit.max_batch, scan.total_samples);
   PBMEM_ASSIGN_OR_RETURN(FitResult result, fit_batch(model, fit));
   if (result.max_batch < 1) {
@@ -332,6 +333,7 @@ Result<BatchRunOutcome> batch_run_command(const RunArgs& args) {
   options.outputs = args.outputs;
   options.memory_limit = settings.memory_limit;
   options.reuse_buffers = true;
+  PBMEM_ASSIGN_OR_RETURN(options.weights, parse_weights_flag(args.weights));
   PBMEM_ASSIGN_OR_RETURN(std::unique_ptr<Session> session, Session::create(model, options));
   PBMEM_RETURN_IF_ERROR(check_output_names(session->output_names()));
   std::error_code ec;

@@ -111,6 +111,7 @@ Status bench_command(const BenchArgs& args) {
   if (batch > 0) PBMEM_RETURN_IF_ERROR(apply_batch(*model, batch, &shapes));
   SessionOptions options;
   options.num_threads = args.threads;
+  PBMEM_ASSIGN_OR_RETURN(options.weights, parse_weights_flag(args.weights));
   options.fuse = !args.no_fuse;
   PBMEM_ASSIGN_OR_RETURN(std::unique_ptr<Session> session, Session::create(model, options));
   PBMEM_ASSIGN_OR_RETURN(auto inputs, make_inputs(*model, shapes));
@@ -147,6 +148,9 @@ Status bench_command(const BenchArgs& args) {
         {"max_ms", times.back()},          {"throughput_per_s", throughput},
         {"gflops", flops / kFlopsPerGiga}, {"gflops_per_s", gflops_per_s},
         {"max_bytes_in_use", session->max_bytes_in_use()},
+        {"weights", args.weights},
+        {"weights_packed_bytes", plan.weights_packed_bytes},
+        {"weights_mapped_bytes", plan.weights_mapped_bytes},
         {"steps", plan.num_steps},         {"fused_nodes", plan.fused_nodes}};
     std::printf("%s\n",
                 out.dump(kJsonIndent, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
@@ -162,6 +166,9 @@ Status bench_command(const BenchArgs& args) {
   std::printf("compute     %.2f GFLOP per run (conv/matmul), %.1f GFLOP/s\n",
               flops / kFlopsPerGiga, gflops_per_s);
   std::printf("memory      max_bytes_in_use %s\n", human_bytes(session->max_bytes_in_use()).c_str());
+  std::printf("weights     %s: %s mapped (%d layers) + %s packed (%d layers)\n", args.weights.c_str(),
+              human_bytes(plan.weights_mapped_bytes).c_str(), plan.weights_mapped_layers,
+              human_bytes(plan.weights_packed_bytes).c_str(), plan.weights_packed_layers);
   std::printf("graph       %d steps, %d nodes computed by a neighbour (fusion)\n",
               plan.num_steps, plan.fused_nodes);
   return ok_status();

@@ -8,6 +8,7 @@
 
 #include "core/status.h"
 #include "core/tensor.h"
+#include "kernels/kernel.h"
 
 namespace pbmem::cli {
 
@@ -30,6 +31,7 @@ struct RunArgs {
   bool has_memory_limit = false;
   std::string input_dir;     // --input-dir DIR: batch mode (cli/batch_run.cc)
   std::string batch;         // --batch N or auto, with --input-dir (empty: 1)
+  std::string weights = "packed";  // --weights packed|mapped as given
 };
 Status run_command(const RunArgs& args);
 
@@ -54,6 +56,7 @@ struct PlanArgs {
   int threads = 0;
   std::string memory_limit;  // --memory-limit SIZE as given
   bool has_memory_limit = false;
+  std::string weights = "packed";  // --weights packed|mapped as given
 };
 // Prepares a session for the given shapes without running it and prints its memory plan.
 Status plan_command(const PlanArgs& args);
@@ -68,6 +71,7 @@ struct BenchArgs {
   int threads = 0;
   bool json = false;
   bool no_fuse = false;  // time the graph without epilogue fusion (for comparison)
+  std::string weights = "packed";  // --weights packed|mapped as given
 };
 // Times load and repeated runs on random inputs: median/p10/p90 latency, throughput, GFLOP/s.
 Status bench_command(const BenchArgs& args);
@@ -79,6 +83,7 @@ struct ReportArgs {
   bool has_batch = false;
   std::string out;                        // the HTML file to write
   int threads = 0;
+  std::string weights = "packed";  // --weights packed|mapped as given
 };
 // Plans the model for the given shapes and writes one self-contained HTML memory report.
 Status report_command(const ReportArgs& args);
@@ -90,9 +95,14 @@ struct FitArgs {
   std::vector<std::string> outputs;
   bool json = false;
   int threads = 0;
+  std::string weights = "packed";  // --weights packed|mapped as given
 };
 // Finds the largest batch whose predicted peak fits --memory-limit (runtime/fit.h).
 Status fit_command(const FitArgs& args);
+
+// `--weights packed|mapped` (SessionOptions::weights); anything else is an error naming the
+// flag and the allowed values.
+Result<WeightsMode> parse_weights_flag(const std::string& text);
 
 // `--memory-limit SIZE` (see core/byte_size.h for the forms); must be positive.
 Result<int64_t> parse_memory_limit_flag(const std::string& text);

@@ -24,6 +24,12 @@ Result<int64_t> parse_memory_limit_flag(const std::string& text) {
   return parse_byte_size(text, options);
 }
 
+Result<WeightsMode> parse_weights_flag(const std::string& text) {
+  if (text == "packed") return WeightsMode::kPacked;
+  if (text == "mapped") return WeightsMode::kMapped;
+  return invalid_argument("--weights must be 'packed' or 'mapped', got '", text, "'");
+}
+
 Status fit_command(const FitArgs& args) {
   if (args.threads < 0) {
     return invalid_argument("--threads must be >= 0 (0 = all cores), got ", args.threads);
@@ -32,6 +38,7 @@ Status fit_command(const FitArgs& args) {
     if (output.empty()) return invalid_argument("--output: an output name is empty");
   }
   PBMEM_ASSIGN_OR_RETURN(int64_t limit, parse_memory_limit_flag(args.memory_limit));
+  PBMEM_ASSIGN_OR_RETURN(WeightsMode weights, parse_weights_flag(args.weights));
   PBMEM_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, Model::load(args.model));
   PBMEM_ASSIGN_OR_RETURN(auto shapes, parse_input_shapes(*model, args.input_shapes));
   // --input-shape gives a batched input's other dims; its first dim is what fit searches.
@@ -47,6 +54,7 @@ Status fit_command(const FitArgs& args) {
   options.input_shapes = shapes;
   options.outputs = args.outputs;
   options.num_threads = args.threads;
+  options.weights = weights;
   PBMEM_ASSIGN_OR_RETURN(FitResult fit, fit_batch(model, options));
   if (fit.max_batch == 0) {
     return resource_exhausted("--memory-limit ", args.memory_limit, " = ", describe_bytes(limit),

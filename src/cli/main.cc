@@ -26,6 +26,10 @@ constexpr char kMemoryLimitHelp[] =
     "SIZE: hard cap on the bytes pbmem allocates, e.g. 512MiB, 1.5GiB (binary, 1024-based) or "
     "64MB, 2G, 512k (decimal: a bare k/M/G/T means KB/MB/GB/TB = 10^3/10^6/10^9/10^12), or plain "
     "bytes; a plan that does not fit is refused before anything runs";
+constexpr char kWeightsHelp[] =
+    "packed|mapped: constant conv/matmul weights reordered into packed copies (default, fastest) "
+    "or read in place from the mapped file in TF's layout where oneDNN allows it (less memory; "
+    "the rest is packed)";
 
 // Status messages may span lines (lists of unsupported ops); the CLI prints exactly one line.
 std::string one_line(const std::string& message) {
@@ -156,6 +160,7 @@ int run_cli(int argc, char** argv) {
                   "Write a Chrome trace of the run (chrome://tracing, Perfetto): one event per "
                   "op, bytes in use as counters");
   run->add_option("--threads", run_args.threads, "Worker threads (0 = all cores)");
+  run->add_option("--weights", run_args.weights, kWeightsHelp);
   CLI::Option* run_limit = run->add_option("--memory-limit", run_args.memory_limit, kMemoryLimitHelp);
   run->add_option("--input-dir", run_args.input_dir,
                   "DIR: run every .npy in DIR (one sample, or stacked samples with a leading batch "
@@ -179,6 +184,7 @@ int run_cli(int argc, char** argv) {
   plan->add_flag("--json", plan_args.json, "Print JSON instead of text");
   plan->add_flag("--ascii", plan_args.ascii, "Add the plan picture (one line per step)");
   plan->add_option("--threads", plan_args.threads, "Worker threads (0 = all cores)");
+  plan->add_option("--weights", plan_args.weights, kWeightsHelp);
   CLI::Option* plan_limit = plan->add_option("--memory-limit", plan_args.memory_limit, kMemoryLimitHelp);
 
   FitArgs fit_args;
@@ -191,6 +197,7 @@ int run_cli(int argc, char** argv) {
   fit->add_option("--output,-o", fit_args.outputs, "NAME: outputs to plan for (default: the graph's sinks)");
   fit->add_flag("--json", fit_args.json, "Print JSON instead of text");
   fit->add_option("--threads", fit_args.threads, "Worker threads (0 = all cores)");
+  fit->add_option("--weights", fit_args.weights, kWeightsHelp);
 
   BenchArgs bench_args;
   CLI::App* bench = app.add_subcommand(
@@ -203,6 +210,7 @@ int run_cli(int argc, char** argv) {
   bench->add_option("--runs", bench_args.runs, "Timed runs (default 20)");
   bench->add_option("--warmup", bench_args.warmup, "Untimed runs first (default 3)");
   bench->add_option("--threads", bench_args.threads, "Worker threads (0 = all cores)");
+  bench->add_option("--weights", bench_args.weights, kWeightsHelp);
   bench->add_flag("--json", bench_args.json, "Print JSON instead of text");
   bench->add_flag("--no-fuse", bench_args.no_fuse,
                   "Run every op on its own (no conv/matmul epilogue fusion), for comparison");
@@ -218,6 +226,7 @@ int run_cli(int argc, char** argv) {
       "N: the first dim of every input whose first dim is unknown (default 1)");
   report->add_option("--out,-o", report_args.out, "The HTML file to write")->required();
   report->add_option("--threads", report_args.threads, "Worker threads (0 = all cores)");
+  report->add_option("--weights", report_args.weights, kWeightsHelp);
 
   std::string example_path;
   std::string example_seed_text = std::to_string(kDefaultExampleSeed);

@@ -111,6 +111,8 @@ nlohmann::json plan_json(const MemoryPlanReport& report, bool with_ascii) {
       {"weights_bytes", report.weights_packed_bytes + report.weights_mapped_bytes},
       {"weights_packed_bytes", report.weights_packed_bytes},
       {"weights_mapped_bytes", report.weights_mapped_bytes},
+      {"weights_mapped_layers", report.weights_mapped_layers},
+      {"weights_packed_layers", report.weights_packed_layers},
       {"scratch_bytes", report.scratch_bytes},
       {"io_bytes", report.io_bytes},
       {"peak_step", report.peak_step},
@@ -144,9 +146,11 @@ void print_plan(const std::string& model_path, const MemoryPlanReport& report, b
   print_row("scratch", describe_bytes(report.scratch_bytes), "kernel scratchpads, shared by steps");
   print_row("I/O", describe_bytes(report.io_bytes), "graph outputs");
   int64_t weights = report.weights_packed_bytes + report.weights_mapped_bytes;
-  std::printf("weights: %s = %s mapped (file pages, not allocated) + %s packed\n\n",
+  std::printf("weights: %s = %s mapped (file pages, not allocated) + %s packed\n",
               describe_bytes(weights).c_str(), human_bytes(report.weights_mapped_bytes).c_str(),
               human_bytes(report.weights_packed_bytes).c_str());
+  std::printf("layers with weights: %d mapped, %d packed\n\n", report.weights_mapped_layers,
+              report.weights_packed_layers);
 
   std::printf("activations:\n");
   print_row("lower bound", describe_bytes(report.lower_bound_bytes),

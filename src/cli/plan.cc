@@ -49,6 +49,7 @@ Status plan_command(const PlanArgs& args) {
 
   SessionOptions options;
   options.num_threads = args.threads;
+  PBMEM_ASSIGN_OR_RETURN(options.weights, parse_weights_flag(args.weights));
   options.outputs = args.outputs;
   options.memory_limit = memory_limit;
   PBMEM_ASSIGN_OR_RETURN(std::unique_ptr<Session> session, Session::create(model, options));

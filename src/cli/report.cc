@@ -64,11 +64,13 @@ std::map<std::string, Shape> at_batch(const Model& model, std::map<std::string, 
 // gets peak_at_1 = kPeakUnknown (the caller plans batch 1 for it).
 constexpr int64_t kPeakUnknown = -1;
 std::vector<FitRow> fit_rows(const std::shared_ptr<const Model>& model,
-                             const std::map<std::string, Shape>& shapes, int threads) {
+                             const std::map<std::string, Shape>& shapes, int threads,
+                             WeightsMode weights) {
   std::vector<FitRow> rows;
   FitOptions options;
   options.input_shapes = shapes;
   options.num_threads = threads;
+  options.weights = weights;
   for (auto it = std::rbegin(kFitLimits); it != std::rend(kFitLimits); ++it) {
     FitRow row;
     row.limit_bytes = *it;
@@ -117,6 +119,7 @@ Status report_command(const ReportArgs& args) {
 
   SessionOptions options;
   options.num_threads = args.threads;
+  PBMEM_ASSIGN_OR_RETURN(options.weights, parse_weights_flag(args.weights));
   PBMEM_ASSIGN_OR_RETURN(std::unique_ptr<Session> session, Session::create(model, options));
   PBMEM_ASSIGN_OR_RETURN(MemoryPlanReport plan, session->plan(shapes));
   session.reset();  // the plan is all the page needs; fit makes its own sessions
@@ -132,7 +135,8 @@ Status report_command(const ReportArgs& args) {
     params.fit_note = "The model has no batch dimension (no required input with an unknown first "
                       "dimension): its memory does not depend on a batch size.";
   } else {
-    params.fit_rows = fit_rows(model, at_batch(*model, shapes, kUnknownDim), args.threads);
+    params.fit_rows = fit_rows(model, at_batch(*model, shapes, kUnknownDim), args.threads,
+                               options.weights);
     // Limits that not even the weights fit: the batch-1 peak from a plan without a limit.
     int64_t peak_at_1 = kPeakUnknown;
     for (FitRow& row : params.fit_rows) {

@@ -238,6 +238,7 @@ Status run_command(const RunArgs& args) {
 
   SessionOptions options;
   options.num_threads = args.threads;
+  PBMEM_ASSIGN_OR_RETURN(options.weights, parse_weights_flag(args.weights));
   options.outputs = plan.names;
   options.input_shapes = feeds.shapes;
   options.memory_limit = memory_limit;

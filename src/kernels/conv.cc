@@ -1,7 +1,8 @@
 // Convolutions (Conv2D, DepthwiseConv2dNative, Conv2DBackpropInput) on oneDNN through
 // dnnl_adapter, plus BiasAdd. NHWC only. A constant filter is reordered once at prepare into
-// oneDNN's preferred layout; a filter computed at run time is reordered on every run into a
-// buffer allocated at prepare (correct, just slower).
+// oneDNN's preferred layout (with WeightsMode::kMapped, a filter in the model file is used in
+// place in TF's layout where oneDNN has a fast kernel for it); a filter computed at run time is
+// reordered on every run into a buffer allocated at prepare (correct, just slower).
 #include <cstring>
 #include <memory>
 #include <string>
@@ -11,6 +12,7 @@
 #include "kernels/epilogue.h"
 #include "kernels/kernel.h"
 #include "kernels/nn_ops.h"
+#include "graph/mapped_file.h"
 #include "kernels/util.h"
 
 namespace pbmem {
@@ -112,11 +114,15 @@ class ConvKernel : public Kernel {
     params.replaces = replaced.get();
     const std::shared_ptr<const Tensor>& filter_value = ctx.input(kFilterInput).value;
     PBMEM_RETURN_IF_ERROR(prepare_epilogue(ctx, &params));
+    filter_constant_ = filter_value != nullptr;
+    filter_packed_ = false;
+    if (filter_constant_ && should_map(ctx.node(), *filter_value)) {
+      PBMEM_ASSIGN_OR_RETURN(bool mapped, try_mapped(ctx, params, *filter_value));
+      if (mapped) return ok_status();
+    }
     Result<std::unique_ptr<dnnl::DnnlOp>> op = dnnl::make_conv(params);
     if (!op.ok()) return op.status().with_context(ctx.node().describe());
     dnnl_ = std::move(op).value();
-    filter_constant_ = filter_value != nullptr;
-    filter_packed_ = false;
     if (filter_constant_ && dnnl_->weights_adopted()) {
       // Taken over, already packed, from the replaced op (the filter's bytes may even have been
       // released by the session's constant cache): nothing to reorder or allocate.
@@ -142,6 +148,8 @@ class ConvKernel : public Kernel {
     }
     return ok_status();
   }
+
+  void set_weights_mode(WeightsMode mode) override { weights_mode_ = mode; }
 
   bool needs_input_at_run(int input) const override {
     return !(input == kFilterInput && (filter_packed_ || scaled_filter_.valid()));
@@ -215,6 +223,34 @@ class ConvKernel : public Kernel {
     return ok_status();
   }
   int data_input() const { return op_ == ConvOp::kBackpropInput ? 2 : 0; }
+
+  // Mapped weights: a forward conv whose filter bytes lie in the model file, without a fused
+  // scale (in mapped mode the fusion pass leaves a BatchNorm Mul after such a conv as its own
+  // op, runtime/fusion.cc; a scale folded anyway means the filter is to be packed). Folded or
+  // realigned filters (tensor_content not 4-byte aligned in the file is copied at load, see
+  // graph/tensor_proto.cc) are our own copies already: packing them costs about the same bytes
+  // and gives oneDNN its fastest kernels.
+  bool should_map(const Node& node, const Tensor& filter) const {
+    return weights_mode_ == WeightsMode::kMapped && op_ != ConvOp::kBackpropInput &&
+           epilogue_.scale.empty() && filter.valid() && node.file != nullptr &&
+           node.file->contains(filter.raw_data());
+  }
+
+  // Builds the conv on the filter's file bytes in TF's layout. False (nothing changed) when
+  // oneDNN has no fast kernel for that layout: pack instead.
+  Result<bool> try_mapped(const InferContext& ctx, const dnnl::ConvParams& packed_params,
+                          const Tensor& filter) {
+    dnnl::ConvParams params = packed_params;
+    params.plain_weights = true;
+    Result<std::unique_ptr<dnnl::DnnlOp>> op = dnnl::make_conv(params);
+    if (op.status().code() == StatusCode::kUnimplemented) return false;
+    if (!op.ok()) return op.status().with_context(ctx.node().describe());
+    Status bound = (*op)->bind_weights(filter.raw_data());
+    if (!bound.ok()) return bound.with_context(ctx.node().describe());
+    dnnl_ = std::move(op).value();
+    scaled_filter_ = Tensor();
+    return true;
+  }
 
   static dnnl::Dims4 to_dims4(const Shape& s) { return {s.dim(0), s.dim(1), s.dim(2), s.dim(3)}; }
 
@@ -351,6 +387,7 @@ class ConvKernel : public Kernel {
   std::unique_ptr<dnnl::DnnlOp> dnnl_;
   bool filter_constant_ = false;  // bound once at prepare
   bool filter_packed_ = false;    // and reordered into dnnl_'s own copy
+  WeightsMode weights_mode_ = WeightsMode::kPacked;
   bool zero_fill_ = false;
   Epilogue epilogue_;
   InputPadding input_padding_;

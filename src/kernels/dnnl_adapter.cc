@@ -354,47 +354,82 @@ Result<std::unique_ptr<DnnlOp>> finish(const PrimitiveDesc& pd, const memory::de
   return std::make_unique<DnnlOp>(std::move(impl));
 }
 
+// oneDNN's reference kernels run any layout but are one to two orders of magnitude slower than
+// its JIT/GEMM ones: plain (mapped) weights are only used when something better takes them.
+template <typename PrimitiveDesc>
+bool is_reference_impl(const PrimitiveDesc& pd) {
+  const std::string name = pd.impl_info_str();
+  return name.rfind("ref", 0) == 0;
+}
+
+// A grouped (depthwise) conv on plain weights runs as one small GEMM per group: measured ~30x
+// slower than the depthwise JIT kernel on packed weights (oneDNN 2.6, 28x28x192, docs/WEIGHTS.md)
+// to save a 3x3xC filter of a few KiB. Such convs are packed.
+template <typename PrimitiveDesc>
+bool is_slow_for_plain_weights(const PrimitiveDesc& pd, int64_t groups) {
+  const std::string name = pd.impl_info_str();
+  return is_reference_impl(pd) || (groups > 1 && name.find("gemm") != std::string::npos);
+}
+
+// The inference primitive desc of a convolution (Primitive: convolution_forward or
+// deconvolution_forward) with weights in layout `weights`.
+template <typename Primitive>
+typename Primitive::primitive_desc conv_primitive_desc(dnnl::algorithm algorithm, const ConvDescs& d,
+                                                       const memory::desc& weights,
+                                                       const memory::desc& bias,
+                                                       const dnnl::primitive_attr& attr) {
+#if DNNL_VERSION_MAJOR >= 3
+  return typename Primitive::primitive_desc(cpu_engine(), dnnl::prop_kind::forward_inference,
+                                            algorithm, d.src, weights, bias, d.dst, d.strides,
+                                            d.dilations, d.pad_l, d.pad_r, attr);
+#else
+  typename Primitive::desc desc(dnnl::prop_kind::forward_inference, algorithm, d.src, weights,
+                                bias, d.dst, d.strides, d.dilations, d.pad_l, d.pad_r);
+  return typename Primitive::primitive_desc(desc, attr, cpu_engine());
+#endif
+}
+
+// With plain_weights: weights in TF's layout, or Unimplemented when oneDNN has no fast
+// implementation for them (is_slow_for_plain_weights; the caller then packs). Else oneDNN's
+// preferred layout.
+template <typename Primitive>
+Result<std::unique_ptr<DnnlOp>> build_conv(const ConvParams& p, const ConvDescs& d,
+                                           dnnl::algorithm algorithm, const memory::desc& bias) {
+  const memory::desc* residual = p.residual_add ? &d.dst : nullptr;
+  dnnl::primitive_attr attr = make_attr(p.post_ops, residual);
+  if (p.plain_weights) {
+    try {
+      auto pd = conv_primitive_desc<Primitive>(algorithm, d, d.user_weights, bias, attr);
+      if (!is_slow_for_plain_weights(pd, p.groups)) {
+        return finish<Primitive>(pd, d.user_weights, p.has_bias, p.replaces, residual);
+      }
+    } catch (const dnnl::error& e) {
+      if (e.status != dnnl_unimplemented) throw;
+    }
+    return unimplemented("oneDNN has no fast implementation (only a reference one, a GEMM per "
+                         "group, or none) for this convolution with weights in TF's layout");
+  }
+  auto pd = conv_primitive_desc<Primitive>(algorithm, d, d.any_weights, bias, attr);
+  return finish<Primitive>(pd, d.user_weights, p.has_bias, p.replaces, residual);
+}
+
 }  // namespace
 
 Result<std::unique_ptr<DnnlOp>> make_conv(const ConvParams& p) {
   PBMEM_ASSIGN_OR_RETURN(ConvDescs d, conv_descs(p));
   const memory::desc no_bias;
   const memory::desc& bias = p.has_bias ? d.bias : no_bias;
+  const bool forward = p.direction == ConvDirection::kForward;
   try {
-    if (p.residual_add && p.direction != ConvDirection::kForward) {
+    if (p.residual_add && !forward) {
       return internal_error("a residual add is fused into forward convolutions only");
     }
-    const memory::desc* residual = p.residual_add ? &d.dst : nullptr;
-    dnnl::primitive_attr attr = make_attr(p.post_ops, residual);
-    if (p.direction == ConvDirection::kForward) {
-#if DNNL_VERSION_MAJOR >= 3
-      dnnl::convolution_forward::primitive_desc pd(
-          cpu_engine(), dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-          d.src, d.any_weights, bias, d.dst, d.strides, d.dilations, d.pad_l, d.pad_r, attr);
-#else
-      dnnl::convolution_forward::desc desc(
-          dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, d.src,
-          d.any_weights, bias, d.dst, d.strides, d.dilations, d.pad_l, d.pad_r);
-      dnnl::convolution_forward::primitive_desc pd(desc, attr, cpu_engine());
-#endif
-      return finish<dnnl::convolution_forward>(pd, d.user_weights, p.has_bias, p.replaces, residual);
+    if (forward) {
+      return build_conv<dnnl::convolution_forward>(p, d, dnnl::algorithm::convolution_direct, bias);
     }
-    {
-#if DNNL_VERSION_MAJOR >= 3
-      dnnl::deconvolution_forward::primitive_desc pd(
-          cpu_engine(), dnnl::prop_kind::forward_inference, dnnl::algorithm::deconvolution_direct,
-          d.src, d.any_weights, bias, d.dst, d.strides, d.dilations, d.pad_l, d.pad_r, attr);
-#else
-      dnnl::deconvolution_forward::desc desc(
-          dnnl::prop_kind::forward_inference, dnnl::algorithm::deconvolution_direct, d.src,
-          d.any_weights, bias, d.dst, d.strides, d.dilations, d.pad_l, d.pad_r);
-      dnnl::deconvolution_forward::primitive_desc pd(desc, attr, cpu_engine());
-#endif
-      return finish<dnnl::deconvolution_forward>(pd, d.user_weights, p.has_bias, p.replaces);
-    }
+    return build_conv<dnnl::deconvolution_forward>(p, d, dnnl::algorithm::deconvolution_direct, bias);
   } catch (...) {
-    return status_from_exception(p.direction == ConvDirection::kForward ? "convolution"
-                                                                        : "deconvolution");
+    return status_from_exception(forward ? "convolution" : "deconvolution");
   }
 }
 
@@ -434,19 +469,35 @@ Result<std::unique_ptr<DnnlOp>> make_matmul(const MatMulParams& p) {
   try {
     const memory::desc a_md(a_dims, DataType::f32, a_strides);
     const memory::desc user_b(b_dims, DataType::f32, b_strides);
-    const memory::desc b_md = p.constant_weights ? memory::desc(b_dims, DataType::f32, Tag::any)
-                                                 : user_b;
     const memory::desc dst_md(dst_dims, DataType::f32, compact_strides(dst_dims));
     const memory::desc bias_md = p.has_bias ? memory::desc(bias_dims, DataType::f32,
                                                            compact_strides(bias_dims))
                                             : memory::desc();
     dnnl::primitive_attr attr = make_attr(p.post_ops);
+    auto primitive_desc = [&](const memory::desc& b_md) {
 #if DNNL_VERSION_MAJOR >= 3
-    dnnl::matmul::primitive_desc pd(cpu_engine(), a_md, b_md, bias_md, dst_md, attr);
+      return dnnl::matmul::primitive_desc(cpu_engine(), a_md, b_md, bias_md, dst_md, attr);
 #else
-    dnnl::matmul::desc desc(a_md, b_md, bias_md, dst_md);
-    dnnl::matmul::primitive_desc pd(desc, attr, cpu_engine());
+      dnnl::matmul::desc desc(a_md, b_md, bias_md, dst_md);
+      return dnnl::matmul::primitive_desc(desc, attr, cpu_engine());
 #endif
+    };
+    // Computed weights are always used as they are; constant ones in place when asked (as
+    // build_conv: Unimplemented when only a reference kernel takes them), else in oneDNN's
+    // preferred layout.
+    if (!p.constant_weights || p.plain_weights) {
+      try {
+        dnnl::matmul::primitive_desc pd = primitive_desc(user_b);
+        if (!p.constant_weights || !is_reference_impl(pd)) {
+          return finish<dnnl::matmul>(pd, user_b, p.has_bias, p.replaces);
+        }
+      } catch (const dnnl::error& e) {
+        if (!p.constant_weights || e.status != dnnl_unimplemented) throw;
+      }
+      return unimplemented("oneDNN has only a reference implementation, or none, for this "
+                           "matmul with weights in TF's layout");
+    }
+    dnnl::matmul::primitive_desc pd = primitive_desc(memory::desc(b_dims, DataType::f32, Tag::any));
     return finish<dnnl::matmul>(pd, user_b, p.has_bias, p.replaces);
   } catch (...) {
     return status_from_exception("matmul");

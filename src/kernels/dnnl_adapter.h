@@ -76,6 +76,11 @@ struct ConvParams {
   std::vector<EltwisePostOp> post_ops;
   // kAny: src and dst use the layout oneDNN picks; size buffers with src_bytes()/dst_bytes().
   ActivationLayout activation_layout = ActivationLayout::kNhwc;
+  // Use the weights in their TF layout, in place (mapped weights): fails with Unimplemented
+  // when oneDNN has no fast implementation for that layout (only a reference one, or for a
+  // grouped/depthwise conv only a GEMM per group; the caller then packs). False: oneDNN's
+  // preferred layout (packed, unless that is TF's layout: packed_weights_bytes() is then 0).
+  bool plain_weights = false;
   // The op this one replaces (re-prepare for new shapes), or null. When the packed weight layout
   // is unchanged its packed buffer is taken instead of allocating a new one; otherwise it is
   // freed first. Either way `replaces` must not run again.
@@ -98,6 +103,7 @@ struct MatMulParams {
   bool constant_weights = false;
   bool has_bias = false;
   std::vector<EltwisePostOp> post_ops;
+  bool plain_weights = false;  // as ConvParams::plain_weights (constant weights only)
   DnnlOp* replaces = nullptr;  // as ConvParams::replaces
 };
 

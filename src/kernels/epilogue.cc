@@ -71,6 +71,8 @@ class StandaloneEpilogueKernel : public Kernel {
     return !epilogue.residual && activations_to_post_ops(epilogue.activations, &unused);
   }
   void set_epilogue(Epilogue epilogue) override { epilogue_ = std::move(epilogue); }
+  // The constant operand's values are in the epilogue: only the data is read at run time.
+  bool needs_input_at_run(int input) const override { return input == data_input_; }
 
   // The head op's own shape rules and errors; the chain keeps the data input's shape.
   Status infer(InferContext& ctx) override {

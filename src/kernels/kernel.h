@@ -44,6 +44,16 @@ struct TensorInfo {
   std::shared_ptr<const Tensor> value;
 };
 
+// How conv/matmul kernels hold constant weights (SessionOptions::weights).
+//   kPacked: reordered once at prepare into oneDNN's preferred (blocked) layout, a copy we
+//            allocate (weights_packed); the fastest kernels.
+//   kMapped: read in place from the mapped model file in TF's layout (HWIO filters, row-major
+//            matrices), no copy, when the bytes are in the file (4-byte aligned there) and
+//            oneDNN has a fast kernel for that layout (Conv2D, MatMul; not depthwise); otherwise
+//            packed as above. A BatchNorm scale is then not fused into a mapped Conv2D
+//            (runtime/fusion.h). docs/WEIGHTS.md has the cases and measurements.
+enum class WeightsMode { kPacked, kMapped };
+
 // Element-wise functions a producer can apply to its own output (graph fusion).
 enum class ActivationKind {
   kRelu,       // max(x, 0)
@@ -195,6 +205,8 @@ class Kernel {
   // reordered into a packed copy): the runtime then frees them. The input's dtype and shape
   // are still passed.
   virtual bool needs_input_at_run(int /*input*/) const { return true; }
+  // The session's weights mode, set once before fusion and prepare (only conv/matmul use it).
+  virtual void set_weights_mode(WeightsMode /*mode*/) {}
   // May the runtime evaluate this node at prepare time when all its inputs are constant?
   // False for Placeholder and for ops whose value depends on when they run (memory stats).
   virtual bool foldable() const { return true; }

@@ -12,6 +12,7 @@
 #include "kernels/dnnl_adapter.h"
 #include "kernels/epilogue.h"
 #include "kernels/kernel.h"
+#include "graph/mapped_file.h"
 #include "kernels/util.h"
 
 namespace pbmem {
@@ -182,7 +183,15 @@ class MatMulKernel : public Kernel {
       params.has_bias = true;
     }
     params.replaces = replaced.get();
+    // Mapped weights: B in place in the model file (folded or realigned B is our own copy
+    // already, see conv.cc's should_map), unless oneDNN has only a reference kernel for it.
+    params.plain_weights = weights_mode_ == WeightsMode::kMapped && b_constant_ && const_b->valid() &&
+                           ctx.node().file != nullptr && ctx.node().file->contains(const_b->raw_data());
     Result<std::unique_ptr<dnnl::DnnlOp>> op = dnnl::make_matmul(params);
+    if (params.plain_weights && op.status().code() == StatusCode::kUnimplemented) {
+      params.plain_weights = false;
+      op = dnnl::make_matmul(params);
+    }
     if (!op.ok()) return op.status().with_context(ctx.node().describe());
     dnnl_ = std::move(op).value();
     if (b_constant_ && dnnl_->weights_adopted()) {
@@ -229,6 +238,7 @@ class MatMulKernel : public Kernel {
   }
 
   size_t scratch_bytes() const override { return dnnl_ ? dnnl_->scratch_bytes() : 0; }
+  void set_weights_mode(WeightsMode mode) override { weights_mode_ = mode; }
 
  private:
   Status read_attrs(const Node& node) {
@@ -254,6 +264,7 @@ class MatMulKernel : public Kernel {
   std::unique_ptr<dnnl::DnnlOp> dnnl_;
   bool b_constant_ = false;  // bound once at prepare
   bool b_packed_ = false;    // and reordered into dnnl_'s own copy
+  WeightsMode weights_mode_ = WeightsMode::kPacked;
   bool zero_fill_ = false;
   Epilogue epilogue_;
   Tensor bias_;  // the fused shift

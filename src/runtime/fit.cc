@@ -143,6 +143,7 @@ Result<FitResult> fit_batch(std::shared_ptr<const Model> model, const FitOptions
   session_options.memory_limit = options.memory_limit;
   session_options.outputs = options.outputs;
   session_options.num_threads = options.num_threads;
+  session_options.weights = options.weights;
   // The batched inputs' first dim changes per candidate: only the graph's shapes constrain them.
   for (const auto& [name, shape] : input_shapes) {
     if (std::find(params.batched.begin(), params.batched.end(), name) == params.batched.end()) {

@@ -25,6 +25,7 @@ struct FitOptions {
   std::map<std::string, Shape> input_shapes;  // as SessionOptions::input_shapes; inputs whose first dim is unknown are the batched ones
   std::vector<std::string> outputs;           // empty: the model's default outputs
   int num_threads = 0;
+  WeightsMode weights = WeightsMode::kPacked;  // as SessionOptions::weights
   int64_t max_batch = int64_t{1} << 20;       // search ceiling
 };
 

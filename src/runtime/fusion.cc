@@ -4,8 +4,11 @@
 
 #include "kernels/epilogue.h"
 
+#include <cstdint>
 #include <optional>
 #include <string>
+
+#include "graph/mapped_file.h"
 
 namespace pbmem {
 
@@ -124,6 +127,22 @@ std::optional<InputPadding> zero_spatial_padding(const Node& node,
   return InputPadding{p[2 * kHeight], p[2 * kHeight + 1], p[2 * kWidth], p[2 * kWidth + 1]};
 }
 
+// Whether conv.cc would read this Conv2D's filter in place in mapped mode: a Const (possibly
+// behind Identity nodes, which fold to views of it) whose tensor_content lies in the model file
+// at a 4-byte-aligned address (misaligned or small content is copied out of it at load).
+bool filter_in_file(const Graph& graph, const Node& conv) {
+  constexpr size_t kFloatAlignment = sizeof(float);
+  if (conv.inputs.size() < 2 || !graph.file()) return false;
+  const Node* node = &graph.node(conv.inputs[1].node);
+  while (node->op == "Identity" && node->inputs.size() == 1) node = &graph.node(node->inputs[0].node);
+  const AttrValue* value = node->op == "Const" ? node->attr("value") : nullptr;
+  if (value == nullptr || value->kind != AttrValue::Kind::kTensor || value->tensor.content.empty()) {
+    return false;
+  }
+  const char* bytes = value->tensor.content.data();
+  return graph.file()->contains(bytes) && reinterpret_cast<uintptr_t>(bytes) % kFloatAlignment == 0;
+}
+
 struct ChainLink {
   int node = -1;
   int aliased = 0;
@@ -133,10 +152,11 @@ struct ChainLink {
 class ChainBuilder {
  public:
   // position: each node's place in the schedule (-1: not scheduled); the producer's is `at`.
+  // scale_foldable: the producer's weights are constant and may be scaled (not mapped).
   ChainBuilder(const Model& model, const Kernel& producer, int64_t channels,
-               bool constant_weights, const std::vector<int>& position, int at)
+               bool scale_foldable, const std::vector<int>& position, int at)
       : model_(model), producer_(producer), channels_(channels),
-        constant_weights_(constant_weights), position_(position), at_(at) {
+        scale_foldable_(scale_foldable), position_(position), at_(at) {
     scale_.assign(static_cast<size_t>(channels), 1.0f);
     shift_.assign(static_cast<size_t>(channels), 0.0f);
   }
@@ -206,8 +226,8 @@ class ChainBuilder {
     candidate.scale = scale;
     candidate.shift = shift;
     trim(&candidate);
-    // A scale is folded into the weights at prepare, so they must be constant.
-    if (!candidate.scale.empty() && !constant_weights_) return std::nullopt;
+    // A scale is folded into the weights at prepare, so they must be constant (and not mapped).
+    if (!candidate.scale.empty() && !scale_foldable_) return std::nullopt;
     if (!producer_.accepts_epilogue(candidate)) return std::nullopt;
     scale_ = std::move(scale);
     shift_ = std::move(shift);
@@ -260,7 +280,7 @@ class ChainBuilder {
   const Model& model_;
   const Kernel& producer_;
   int64_t channels_;
-  bool constant_weights_;
+  bool scale_foldable_;
   const std::vector<int>& position_;
   int at_;
   std::vector<float> scale_, shift_;
@@ -367,7 +387,7 @@ std::optional<SwishMatch> match_swish(const Model& model, int y, const Readers& 
 }  // namespace
 
 FusionStats fuse_epilogues(const Model& model, const std::vector<int>& schedule,
-                           const std::vector<TensorRef>& requested_outputs,
+                           const std::vector<TensorRef>& requested_outputs, WeightsMode weights,
                            std::vector<std::unique_ptr<Kernel>>* kernels) {
   const Graph& graph = model.graph();
   const size_t num_nodes = static_cast<size_t>(graph.num_nodes());
@@ -500,7 +520,10 @@ FusionStats fuse_epilogues(const Model& model, const std::vector<int>& schedule,
     const int64_t channels = out_shape.dim(out_shape.rank() - 1);
     if (channels <= 0) continue;
     const bool constant_weights = node.inputs.size() > 1 && constant[static_cast<size_t>(node.inputs[1].node)];
-    ChainBuilder builder(model, *kernel, channels, constant_weights, position,
+    // A mapped filter is never scaled (see fusion.h): the scale stays a Mul of its own.
+    const bool scale_foldable = constant_weights && !(weights == WeightsMode::kMapped &&
+                                                      node.op == "Conv2D" && filter_in_file(graph, node));
+    ChainBuilder builder(model, *kernel, channels, scale_foldable, position,
                          position[static_cast<size_t>(producer)]);
     std::vector<ChainLink> chain = grow_chain(producer, out_shape, &builder);
     if (chain.empty()) continue;

@@ -42,10 +42,17 @@ struct FusionStats {
   int fused_nodes = 0;  // nodes now computed by a neighbour (epilogues and Pads)
 };
 
+// With WeightsMode::kMapped, a per-channel scale (a BatchNorm Mul) is not folded into a Conv2D
+// whose filter the conv will read in place from the file: folding needs a scaled copy of the
+// filter, as large as the packed one. The Mul (and what follows it) then runs as its own ops,
+// in place on the conv's output, so the arena does not grow. (oneDNN's alternative, the scale
+// and shift as per-channel binary post-ops, runs ~17x slower on the GEMM convolution that takes
+// plain weights in oneDNN 2.6; docs/WEIGHTS.md.)
+//
 // Rewrites `kernels` (by node index, for the nodes in `schedule`): producers get their
 // epilogue, fused nodes get a kernel that aliases the producer's output.
 FusionStats fuse_epilogues(const Model& model, const std::vector<int>& schedule,
-                           const std::vector<TensorRef>& requested_outputs,
+                           const std::vector<TensorRef>& requested_outputs, WeightsMode weights,
                            std::vector<std::unique_ptr<Kernel>>* kernels);
 
 }  // namespace pbmem

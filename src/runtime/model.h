@@ -98,6 +98,9 @@ struct SessionOptions {
   // Fold per-channel affine ops and activations that follow a conv/matmul into it
   // (runtime/fusion.h).
   bool fuse = true;
+  // Constant conv/matmul weights: packed copies (default) or read in place from the mapped file
+  // where the kernel allows it (kernels/kernel.h, docs/WEIGHTS.md).
+  WeightsMode weights = WeightsMode::kPacked;
   // Output tensor names to compute; empty: the graph's sinks.
   std::vector<std::string> outputs;
   // Shapes to use for inputs whose dims are unknown in the graph (before inputs are given).
@@ -178,6 +181,10 @@ struct MemoryPlanReport {
   // Largest (packed + mapped) first; packed sums to weights_packed_bytes and mapped to
   // weights_mapped_bytes.
   std::vector<LayerWeights> weights_by_layer;
+  // Conv/matmul layers with constant weights by how they hold them: read in place from the file
+  // (mapped) or from a copy we allocated (packed: reordered, scaled, realigned or folded).
+  int weights_mapped_layers = 0;
+  int weights_packed_layers = 0;
 };
 
 // Per-run stats (reset at each run's start) and lifetime stats of a session's allocations.

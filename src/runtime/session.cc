@@ -117,8 +117,11 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> mo
 void Session::Impl::create_kernels() {
   kernels.clear();
   kernels.resize(static_cast<size_t>(model->graph().num_nodes()));
-  for (int index : schedule) kernels[static_cast<size_t>(index)] = model->factory(index)();
-  fusion = options.fuse ? fuse_epilogues(*model, schedule, output_refs, &kernels) : FusionStats();
+  for (int index : schedule) {
+    kernels[static_cast<size_t>(index)] = model->factory(index)();
+    kernels[static_cast<size_t>(index)]->set_weights_mode(options.weights);
+  }
+  fusion = options.fuse ? fuse_epilogues(*model, schedule, output_refs, options.weights, &kernels) : FusionStats();
   packed_by_node.assign(kernels.size(), 0);
 }
 

@@ -97,6 +97,16 @@ void Session::Impl::describe_steps_and_weights(const std::vector<int>& order,
     report.weights_by_layer.push_back(
         LayerWeights{kUnattributed, "", report.weights_packed_bytes - attributed, 0});
   }
+  report.weights_mapped_layers = 0;
+  report.weights_packed_layers = 0;
+  for (const LayerWeights& w : report.weights_by_layer) {
+    if (w.node == kUnattributed) continue;
+    if (w.mapped_bytes > 0) {
+      ++report.weights_mapped_layers;
+    } else if (w.packed_bytes > 0) {
+      ++report.weights_packed_layers;
+    }
+  }
   std::sort(report.weights_by_layer.begin(), report.weights_by_layer.end(),
             [](const LayerWeights& a, const LayerWeights& b) {
               const int64_t total_a = a.packed_bytes + a.mapped_bytes;

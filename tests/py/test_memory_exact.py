@@ -47,12 +47,13 @@ def pbmem():
     return import_pbmem()
 
 
-def _loaded(pbmem, name):
-    if _current.get("name") != name:
+def _loaded(pbmem, name, weights="packed"):
+    if _current.get("name") != name or _current.get("weights") != weights:
         _current.clear()
         gc.collect()
         info = models.get_model(name)
-        _current.update(name=name, info=info, model=pbmem.load(info.path))
+        _current.update(name=name, weights=weights, info=info,
+                        model=pbmem.load(info.path, weights=weights))
     return _current["info"], _current["model"]
 
 
@@ -105,10 +106,9 @@ def _category_diff(stats, plan):
     return {c: (got.get(c), expected[c]) for c in CATEGORIES if got.get(c) != expected[c]}
 
 
-@pytest.mark.parametrize("name,batch", CASES, ids=[f"{n}-b{b}" for n, b in CASES])
-def test_plan_predicts_the_run_exactly(pbmem, name, batch):
-    info, model = _loaded(pbmem, name)
-    where = f"{name} batch {batch}"
+def _plan_and_run_twice(model, info, batch, where):
+    """Plans, runs twice and checks each run's peak (in total and per category) against the
+    plan. Returns (plan, plan seconds, measured peaks, run seconds, feeds)."""
     feeds = _random_feeds(info, batch)
     start = time.monotonic()
     plan = model.plan(batch=batch)
@@ -135,7 +135,15 @@ def test_plan_predicts_the_run_exactly(pbmem, name, batch):
         assert not differ, f"{where}, run {repeat}: category peaks (measured, planned): {differ}"
         if repeat == 1:
             assert stats["num_allocs"] == 0, f"{where}: the second run allocated: {stats}"
+    return plan, plan_seconds, measured, run_seconds, feeds
 
+
+@pytest.mark.parametrize("name,batch", CASES, ids=[f"{n}-b{b}" for n, b in CASES])
+def test_plan_predicts_the_run_exactly(pbmem, name, batch):
+    info, model = _loaded(pbmem, name)
+    where = f"{name} batch {batch}"
+    plan, plan_seconds, measured, run_seconds, feeds = _plan_and_run_twice(model, info, batch, where)
+    predicted = plan["predicted_peak_bytes"]
     ratio = plan["arena_bytes"] / plan["lower_bound_bytes"] if plan["lower_bound_bytes"] else 1.0
     entry = {
         "predicted_peak_bytes": predicted, "measured_peak_bytes": measured[0],
@@ -154,6 +162,19 @@ def test_plan_predicts_the_run_exactly(pbmem, name, batch):
 
     if (name, batch) in CLI_CASES:
         _check_cli_agrees(info, batch, plan, feeds)
+
+
+MAPPED_CASES = [(name, batch) for name in MODELS for batch in (1, 7)]
+
+
+@pytest.mark.parametrize("name,batch", MAPPED_CASES, ids=[f"{n}-b{b}" for n, b in MAPPED_CASES])
+def test_plan_predicts_the_run_exactly_with_mapped_weights(pbmem, name, batch):
+    """The same exactness with weights="mapped": weights read in place from the file are not
+    allocations (weights_mapped_bytes, outside the peak), the rest is packed and counted."""
+    info, model = _loaded(pbmem, name, weights="mapped")
+    where = f"{name} batch {batch} (mapped weights)"
+    plan = _plan_and_run_twice(model, info, batch, where)[0]
+    assert plan["weights_mapped_bytes"] > 0 and plan["weights_mapped_layers"] > 0, f"{where}: {plan}"
 
 
 def _check_cli_agrees(info, batch, plan, feeds):
