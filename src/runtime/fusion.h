@@ -44,7 +44,7 @@ struct FusionStats {
 
 // With WeightsMode::kMapped, a per-channel scale (a BatchNorm Mul) is not folded into a Conv2D
 // whose filter the conv will read in place from the file: folding needs a scaled copy of the
-// filter, as large as the packed one. The Mul (and what follows it) then runs as its own ops,
+// filter, as large as the packed one. The Mul then heads a one-pass chain of its own (below),
 // in place on the conv's output, so the arena does not grow. (oneDNN's alternative, the scale
 // and shift as per-channel binary post-ops, runs ~17x slower on the GEMM convolution that takes
 // plain weights in oneDNN 2.6; docs/WEIGHTS.md.)
