@@ -99,6 +99,13 @@ bool all_positive(const memory::dims& dims) {
   return true;
 }
 
+// Per-output-channel factors for the weights reorder and the dims of oneDNN's logical weights
+// they run over (mask bits: output channels, or groups and outputs per group), or none.
+struct WeightsScale {
+  const std::vector<float>* factors = nullptr;
+  int mask = 0;
+};
+
 }  // namespace
 
 struct DnnlOp::Impl {
@@ -110,6 +117,7 @@ struct DnnlOp::Impl {
   bool has_weights = false;
   bool weights_bound = false;
   bool weights_adopted = false;       // the packed buffer came bound from the replaced op
+  bool weights_scaled = false;        // weights_reorder applies the per-channel scale
   memory user_weights;                // only when a reorder is needed
   dnnl::reorder weights_reorder;      // user layout -> `weights`
   std::shared_ptr<void> packed_buffer;  // `weights`' bytes, from the accounted allocator
@@ -133,7 +141,8 @@ struct DnnlOp::Impl {
   // go through a reorder into a buffer allocated now, so bind_weights() never allocates. The
   // buffer of the op this one replaces is taken when its layout is the same (a new batch size
   // rarely changes the weights' layout), so re-preparing allocates nothing for them.
-  Status add_weights(const memory::desc& user_md, const memory::desc& primitive_md, DnnlOp* replaces) {
+  Status add_weights(const memory::desc& user_md, const memory::desc& primitive_md, DnnlOp* replaces,
+                     const WeightsScale& scale) {
     has_weights = true;
     if (replaces != nullptr && replaces->impl_->packed_buffer) {
       Impl& old = *replaces->impl_;
@@ -158,9 +167,31 @@ struct DnnlOp::Impl {
     weights_bound = weights_adopted;
     args.push_back({DNNL_ARG_WEIGHTS, weights.get()});
     user_weights = memory(user_md, cpu_engine(), DNNL_MEMORY_NONE);
-    weights_reorder = dnnl::reorder(user_weights, weights);
+    weights_scaled = scaled_reorder(scale, &weights_reorder);
+    if (!weights_scaled) weights_reorder = dnnl::reorder(user_weights, weights);
     packed_bytes = primitive_md.get_size();
     return ok_status();
+  }
+
+  // A reorder user_weights -> weights that also multiplies by `scale` (output scales over the
+  // mask's dims: one factor per output channel, in the order of TF's output channels). oneDNN 3
+  // takes scales as a run-time argument with other semantics; there, and when oneDNN has no
+  // such reorder, the caller scales a copy instead (false).
+  bool scaled_reorder(const WeightsScale& scale, dnnl::reorder* reorder) {
+    if (scale.factors == nullptr || scale.factors->empty()) return false;
+#if DNNL_VERSION_MAJOR >= 3
+    (void)reorder;
+    return false;
+#else
+    try {
+      dnnl::primitive_attr attr;
+      attr.set_output_scales(scale.mask, *scale.factors);
+      *reorder = dnnl::reorder(dnnl::reorder::primitive_desc(user_weights, weights, attr));
+      return true;
+    } catch (const dnnl::error&) {
+      return false;
+    }
+#endif
   }
 };
 
@@ -169,6 +200,7 @@ DnnlOp::~DnnlOp() = default;
 
 size_t DnnlOp::scratch_bytes() const { return impl_->scratch_bytes; }
 size_t DnnlOp::packed_weights_bytes() const { return impl_->packed_bytes; }
+bool DnnlOp::weights_scaled() const { return impl_->weights_scaled; }
 bool DnnlOp::weights_adopted() const { return impl_->weights_adopted && impl_->packed_buffer != nullptr; }
 
 Status DnnlOp::bind_weights(const void* user_weights) {
@@ -277,13 +309,13 @@ Result<ConvDescs> conv_descs(const ConvParams& p) {
 // (handle-less) memory objects.
 template <typename Primitive, typename PrimitiveDesc>
 Result<std::unique_ptr<DnnlOp>> finish(const PrimitiveDesc& pd, const memory::desc& user_weights,
-                                       bool has_bias, DnnlOp* replaces) {
+                                       bool has_bias, DnnlOp* replaces, const WeightsScale& scale) {
   auto impl = std::make_unique<DnnlOp::Impl>();
   impl->primitive = Primitive(pd);
   memory::desc bias_md = has_bias ? pd.bias_desc() : memory::desc();
   impl->add_common_args(pd.src_desc(), pd.dst_desc(), has_bias ? &bias_md : nullptr,
                         pd.scratchpad_desc());
-  PBMEM_RETURN_IF_ERROR(impl->add_weights(user_weights, pd.weights_desc(), replaces));
+  PBMEM_RETURN_IF_ERROR(impl->add_weights(user_weights, pd.weights_desc(), replaces, scale));
   return std::make_unique<DnnlOp>(std::move(impl));
 }
 
@@ -293,6 +325,14 @@ Result<std::unique_ptr<DnnlOp>> make_conv(const ConvParams& p) {
   PBMEM_ASSIGN_OR_RETURN(ConvDescs d, conv_descs(p));
   const memory::desc no_bias;
   const memory::desc& bias = p.has_bias ? d.bias : no_bias;
+  if (!p.weights_scale.empty() && static_cast<int64_t>(p.weights_scale.size()) != p.dst[3]) {
+    return internal_error("conv weights scale has ", p.weights_scale.size(), " factors for ",
+                          p.dst[3], " output channels");
+  }
+  // Output channels are dim 0 of oneDNN's weights, or dims 0 (group) and 1 (within the group).
+  WeightsScale scale;
+  scale.factors = &p.weights_scale;
+  scale.mask = p.groups > 1 ? (1 << 0) | (1 << 1) : 1 << 0;
   try {
     dnnl::primitive_attr attr = make_attr(p.post_ops);
     if (p.direction == ConvDirection::kForward) {
@@ -306,7 +346,7 @@ Result<std::unique_ptr<DnnlOp>> make_conv(const ConvParams& p) {
           d.any_weights, bias, d.dst, d.strides, d.dilations, d.pad_l, d.pad_r);
       dnnl::convolution_forward::primitive_desc pd(desc, attr, cpu_engine());
 #endif
-      return finish<dnnl::convolution_forward>(pd, d.user_weights, p.has_bias, p.replaces);
+      return finish<dnnl::convolution_forward>(pd, d.user_weights, p.has_bias, p.replaces, scale);
     }
     {
 #if DNNL_VERSION_MAJOR >= 3
@@ -319,7 +359,8 @@ Result<std::unique_ptr<DnnlOp>> make_conv(const ConvParams& p) {
           d.any_weights, bias, d.dst, d.strides, d.dilations, d.pad_l, d.pad_r);
       dnnl::deconvolution_forward::primitive_desc pd(desc, attr, cpu_engine());
 #endif
-      return finish<dnnl::deconvolution_forward>(pd, d.user_weights, p.has_bias, p.replaces);
+      return finish<dnnl::deconvolution_forward>(pd, d.user_weights, p.has_bias, p.replaces,
+                                                 WeightsScale());
     }
   } catch (...) {
     return status_from_exception(p.direction == ConvDirection::kForward ? "convolution"
@@ -376,7 +417,7 @@ Result<std::unique_ptr<DnnlOp>> make_matmul(const MatMulParams& p) {
     dnnl::matmul::desc desc(a_md, b_md, bias_md, dst_md);
     dnnl::matmul::primitive_desc pd(desc, attr, cpu_engine());
 #endif
-    return finish<dnnl::matmul>(pd, user_b, p.has_bias, p.replaces);
+    return finish<dnnl::matmul>(pd, user_b, p.has_bias, p.replaces, WeightsScale());
   } catch (...) {
     return status_from_exception("matmul");
   }
