@@ -198,8 +198,26 @@ def write_markdown(data, path, chart_path):
                 parts.append(f"{ENGINE_LABELS[engine]} {err['relative']:.1e}")
         lines.append(f"- {entry['model']} batch {entry['batch']}: "
                      f"{', '.join(parts) if parts else 'n/a'}")
+    lines += kept_sections(path)
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
+
+
+# Sections other scripts own in the same file (bench/load_time.py's "Load time"), kept verbatim.
+KEPT_SECTION_MARKERS = [("<!-- load_time.py: begin -->", "<!-- load_time.py: end -->")]
+
+
+def kept_sections(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        text = f.read()
+    lines = []
+    for begin, end in KEPT_SECTION_MARKERS:
+        if begin in text and end in text[text.index(begin):]:
+            start = text.index(begin)
+            lines += [""] + text[start:text.index(end, start) + len(end)].split("\n")
+    return lines
 
 
 def main():
