@@ -203,8 +203,9 @@ def write_markdown(data, path, chart_path):
         lines.append(f"- {entry['model']} batch {entry['batch']}: "
                      f"{', '.join(parts) if parts else 'n/a'}")
     lines += ["", HAND_WRITTEN_MARKER, ""]
+    tail = hand_written_tail(path)  # read before the file is rewritten
     with open(path, "w") as f:
-        f.write("\n".join(lines) + "\n" + hand_written_tail(path))
+        f.write("\n".join(lines) + "\n" + tail)
 
 
 def hand_written_tail(path):

@@ -1,13 +1,14 @@
 #include "core/tensor.h"
 
 #include <cstdlib>
+#include <cstring>
 #include <new>
 
 #include "memory/allocator.h"
 
 namespace pbmem {
 
-Result<Tensor> Tensor::allocate(DType dtype, const Shape& shape) {
+Result<Tensor> Tensor::allocate_uninitialized(DType dtype, const Shape& shape) {
   if (dtype_size(dtype) == 0) {
     return unimplemented("cannot allocate a tensor of dtype ", dtype_name(dtype));
   }
@@ -17,12 +18,17 @@ Result<Tensor> Tensor::allocate(DType dtype, const Shape& shape) {
     return Status(buffer.status().code(), str_cat(buffer.status().message(), " for a ", dtype_name(dtype),
                                                   " tensor of shape ", shape.str()));
   }
-  std::memset(buffer->get(), 0, static_cast<size_t>(bytes));
   Tensor t;
   t.dtype_ = dtype;
   t.shape_ = shape;
   t.data_ = buffer->get();
   t.holder_ = std::move(buffer).value();
+  return t;
+}
+
+Result<Tensor> Tensor::allocate(DType dtype, const Shape& shape) {
+  PBMEM_ASSIGN_OR_RETURN(Tensor t, allocate_uninitialized(dtype, shape));
+  if (t.num_bytes() > 0) std::memset(t.data_, 0, t.num_bytes());
   return t;
 }
 
@@ -50,7 +56,7 @@ void Tensor::assign_view(const Tensor& source, const Shape& shape) {
 }
 
 Result<Tensor> Tensor::clone() const {
-  PBMEM_ASSIGN_OR_RETURN(Tensor t, allocate(dtype_, shape_));
+  PBMEM_ASSIGN_OR_RETURN(Tensor t, allocate_uninitialized(dtype_, shape_));
   if (num_bytes() > 0) std::memcpy(t.data_, data_, num_bytes());
   return t;
 }

@@ -23,6 +23,9 @@ class Tensor {
   // A zero-initialised owned buffer of shape.num_bytes(dtype) bytes, kTensorAlignment-aligned.
   // Fails on unknown dims, overflow or allocation failure.
   static Result<Tensor> allocate(DType dtype, const Shape& shape);
+  // As allocate(), but the bytes are left as they come (for a caller that writes every one:
+  // zeroing first would be a second pass over memory that is often still being faulted in).
+  static Result<Tensor> allocate_uninitialized(DType dtype, const Shape& shape);
   // A view of bytes owned by `holder` (which keeps them alive). No copy.
   static Tensor view(DType dtype, const Shape& shape, const void* data,
                      std::shared_ptr<const void> holder);

@@ -121,7 +121,7 @@ Result<Tensor> tensor_from_proto(const TensorProtoView& proto,
     if (reinterpret_cast<uintptr_t>(data) % element_size == 0) {
       return Tensor::view(proto.dtype, proto.shape, data, file);
     }
-    PBMEM_ASSIGN_OR_RETURN(Tensor copy, Tensor::allocate(proto.dtype, proto.shape));
+    PBMEM_ASSIGN_OR_RETURN(Tensor copy, Tensor::allocate_uninitialized(proto.dtype, proto.shape));
     std::memcpy(copy.raw_data(), data, proto.content.size());
     return copy;
   }

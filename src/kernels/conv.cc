@@ -120,6 +120,9 @@ class ConvKernel : public Kernel {
       PBMEM_ASSIGN_OR_RETURN(bool mapped, try_mapped(ctx, params, *filter_value));
       if (mapped) return ok_status();
     }
+    // The fused scale is folded by the packing reorder when there is one (no scaled copy), unless
+    // a scaled copy from the last prepare is all that is left of the filter.
+    if (filter_value != nullptr && !scaled_filter_.valid()) params.weights_scale = epilogue_.scale;
     Result<std::unique_ptr<dnnl::DnnlOp>> op = dnnl::make_conv(params);
     if (!op.ok()) return op.status().with_context(ctx.node().describe());
     dnnl_ = std::move(op).value();
@@ -134,7 +137,7 @@ class ConvKernel : public Kernel {
     } else if (filter_constant_) {
       // Our scaled copy, when oneDNN read it in place last time, outlives the filter's bytes.
       // The fused scale multiplies a copy of the filter (kept only if oneDNN reads it in place).
-      if (!epilogue_.scale.empty() && !scaled_filter_.valid()) {
+      if (!epilogue_.scale.empty() && !scaled_filter_.valid() && !dnnl_->weights_scaled()) {
         PBMEM_ASSIGN_OR_RETURN(scaled_filter_, scale_output_channels(*filter_value, params.dst[kNhwcChannel],
                                                                      epilogue_.scale));
       }

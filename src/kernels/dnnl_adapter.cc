@@ -145,6 +145,13 @@ bool all_positive(const memory::dims& dims) {
   return true;
 }
 
+// Per-output-channel factors for the weights reorder and the dims of oneDNN's logical weights
+// they run over (mask bits: output channels, or groups and outputs per group), or none.
+struct WeightsScale {
+  const std::vector<float>* factors = nullptr;
+  int mask = 0;
+};
+
 }  // namespace
 
 struct DnnlOp::Impl {
@@ -156,6 +163,7 @@ struct DnnlOp::Impl {
   bool has_weights = false;
   bool weights_bound = false;
   bool weights_adopted = false;       // the packed buffer came bound from the replaced op
+  bool weights_scaled = false;        // weights_reorder applies the per-channel scale
   memory user_weights;                // only when a reorder is needed
   dnnl::reorder weights_reorder;      // user layout -> `weights`
   std::shared_ptr<void> packed_buffer;  // `weights`' bytes, from the accounted allocator
@@ -183,7 +191,8 @@ struct DnnlOp::Impl {
   // go through a reorder into a buffer allocated now, so bind_weights() never allocates. The
   // buffer of the op this one replaces is taken when its layout is the same (a new batch size
   // rarely changes the weights' layout), so re-preparing allocates nothing for them.
-  Status add_weights(const memory::desc& user_md, const memory::desc& primitive_md, DnnlOp* replaces) {
+  Status add_weights(const memory::desc& user_md, const memory::desc& primitive_md, DnnlOp* replaces,
+                     const WeightsScale& scale) {
     has_weights = true;
     if (replaces != nullptr && replaces->impl_->packed_buffer) {
       Impl& old = *replaces->impl_;
@@ -208,9 +217,31 @@ struct DnnlOp::Impl {
     weights_bound = weights_adopted;
     args.push_back({DNNL_ARG_WEIGHTS, weights.get()});
     user_weights = memory(user_md, cpu_engine(), DNNL_MEMORY_NONE);
-    weights_reorder = dnnl::reorder(user_weights, weights);
+    weights_scaled = scaled_reorder(scale, &weights_reorder);
+    if (!weights_scaled) weights_reorder = dnnl::reorder(user_weights, weights);
     packed_bytes = primitive_md.get_size();
     return ok_status();
+  }
+
+  // A reorder user_weights -> weights that also multiplies by `scale` (output scales over the
+  // mask's dims: one factor per output channel, in the order of TF's output channels). oneDNN 3
+  // takes scales as a run-time argument with other semantics; there, and when oneDNN has no
+  // such reorder, the caller scales a copy instead (false).
+  bool scaled_reorder(const WeightsScale& scale, dnnl::reorder* reorder) {
+    if (scale.factors == nullptr || scale.factors->empty()) return false;
+#if DNNL_VERSION_MAJOR >= 3
+    (void)reorder;
+    return false;
+#else
+    try {
+      dnnl::primitive_attr attr;
+      attr.set_output_scales(scale.mask, *scale.factors);
+      *reorder = dnnl::reorder(dnnl::reorder::primitive_desc(user_weights, weights, attr));
+      return true;
+    } catch (const dnnl::error&) {
+      return false;
+    }
+#endif
   }
 };
 
@@ -224,6 +255,7 @@ size_t DnnlOp::dst_bytes() const { return impl_->dst.get_desc().get_size(); }
 std::string DnnlOp::src_layout_name() const { return layout_name(impl_->src.get_desc()); }
 std::string DnnlOp::dst_layout_name() const { return layout_name(impl_->dst.get_desc()); }
 std::string DnnlOp::implementation_name() const { return impl_->implementation; }
+bool DnnlOp::weights_scaled() const { return impl_->weights_scaled; }
 bool DnnlOp::weights_adopted() const { return impl_->weights_adopted && impl_->packed_buffer != nullptr; }
 
 Status DnnlOp::bind_weights(const void* user_weights) {
@@ -341,7 +373,7 @@ Result<ConvDescs> conv_descs(const ConvParams& p) {
 // (handle-less) memory objects.
 template <typename Primitive, typename PrimitiveDesc>
 Result<std::unique_ptr<DnnlOp>> finish(const PrimitiveDesc& pd, const memory::desc& user_weights,
-                                       bool has_bias, DnnlOp* replaces,
+                                       bool has_bias, DnnlOp* replaces, const WeightsScale& scale,
                                        const memory::desc* residual = nullptr) {
   auto impl = std::make_unique<DnnlOp::Impl>();
   impl->primitive = Primitive(pd);
@@ -350,7 +382,7 @@ Result<std::unique_ptr<DnnlOp>> finish(const PrimitiveDesc& pd, const memory::de
   impl->add_common_args(pd.src_desc(), pd.dst_desc(), has_bias ? &bias_md : nullptr,
                         pd.scratchpad_desc());
   if (residual != nullptr) impl->add_arg(kResidualArg, *residual, &impl->residual);
-  PBMEM_RETURN_IF_ERROR(impl->add_weights(user_weights, pd.weights_desc(), replaces));
+  PBMEM_RETURN_IF_ERROR(impl->add_weights(user_weights, pd.weights_desc(), replaces, scale));
   return std::make_unique<DnnlOp>(std::move(impl));
 }
 
@@ -397,11 +429,15 @@ Result<std::unique_ptr<DnnlOp>> build_conv(const ConvParams& p, const ConvDescs&
                                            dnnl::algorithm algorithm, const memory::desc& bias) {
   const memory::desc* residual = p.residual_add ? &d.dst : nullptr;
   dnnl::primitive_attr attr = make_attr(p.post_ops, residual);
+  // Output channels are dim 0 of oneDNN's weights, or dims 0 (group) and 1 (within the group).
+  WeightsScale scale;
+  scale.factors = &p.weights_scale;
+  scale.mask = p.groups > 1 ? (1 << 0) | (1 << 1) : 1 << 0;
   if (p.plain_weights) {
     try {
       auto pd = conv_primitive_desc<Primitive>(algorithm, d, d.user_weights, bias, attr);
       if (!is_slow_for_plain_weights(pd, p.groups)) {
-        return finish<Primitive>(pd, d.user_weights, p.has_bias, p.replaces, residual);
+        return finish<Primitive>(pd, d.user_weights, p.has_bias, p.replaces, scale, residual);
       }
     } catch (const dnnl::error& e) {
       if (e.status != dnnl_unimplemented) throw;
@@ -410,7 +446,7 @@ Result<std::unique_ptr<DnnlOp>> build_conv(const ConvParams& p, const ConvDescs&
                          "group, or none) for this convolution with weights in TF's layout");
   }
   auto pd = conv_primitive_desc<Primitive>(algorithm, d, d.any_weights, bias, attr);
-  return finish<Primitive>(pd, d.user_weights, p.has_bias, p.replaces, residual);
+  return finish<Primitive>(pd, d.user_weights, p.has_bias, p.replaces, scale, residual);
 }
 
 }  // namespace
@@ -419,6 +455,10 @@ Result<std::unique_ptr<DnnlOp>> make_conv(const ConvParams& p) {
   PBMEM_ASSIGN_OR_RETURN(ConvDescs d, conv_descs(p));
   const memory::desc no_bias;
   const memory::desc& bias = p.has_bias ? d.bias : no_bias;
+  if (!p.weights_scale.empty() && static_cast<int64_t>(p.weights_scale.size()) != p.dst[3]) {
+    return internal_error("conv weights scale has ", p.weights_scale.size(), " factors for ",
+                          p.dst[3], " output channels");
+  }
   const bool forward = p.direction == ConvDirection::kForward;
   try {
     if (p.residual_add && !forward) {
@@ -489,7 +529,7 @@ Result<std::unique_ptr<DnnlOp>> make_matmul(const MatMulParams& p) {
       try {
         dnnl::matmul::primitive_desc pd = primitive_desc(user_b);
         if (!p.constant_weights || !is_reference_impl(pd)) {
-          return finish<dnnl::matmul>(pd, user_b, p.has_bias, p.replaces);
+          return finish<dnnl::matmul>(pd, user_b, p.has_bias, p.replaces, WeightsScale());
         }
       } catch (const dnnl::error& e) {
         if (!p.constant_weights || e.status != dnnl_unimplemented) throw;
@@ -498,7 +538,7 @@ Result<std::unique_ptr<DnnlOp>> make_matmul(const MatMulParams& p) {
                            "matmul with weights in TF's layout");
     }
     dnnl::matmul::primitive_desc pd = primitive_desc(memory::desc(b_dims, DataType::f32, Tag::any));
-    return finish<dnnl::matmul>(pd, user_b, p.has_bias, p.replaces);
+    return finish<dnnl::matmul>(pd, user_b, p.has_bias, p.replaces, WeightsScale());
   } catch (...) {
     return status_from_exception("matmul");
   }

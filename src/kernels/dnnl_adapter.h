@@ -81,6 +81,11 @@ struct ConvParams {
   // grouped/depthwise conv only a GEMM per group; the caller then packs). False: oneDNN's
   // preferred layout (packed, unless that is TF's layout: packed_weights_bytes() is then 0).
   bool plain_weights = false;
+  // Per-output-channel factors (dst C of them, forward only) for constant weights, or empty.
+  // When the weights are packed, the packing reorder multiplies them in (one pass over the
+  // weights instead of a scaled copy and then the reorder); weights_scaled() then says so and
+  // bind_weights() takes the unscaled weights. Otherwise the caller binds scaled weights.
+  std::vector<float> weights_scale;
   // The op this one replaces (re-prepare for new shapes), or null. When the packed weight layout
   // is unchanged its packed buffer is taken instead of allocating a new one; otherwise it is
   // freed first. Either way `replaces` must not run again.
@@ -154,6 +159,8 @@ class DnnlOp {
   // True when the packed weights were taken over, already bound, from the op this one replaces
   // (same layout, same constant): bind_weights() may then be skipped.
   bool weights_adopted() const;
+  // True when bind_weights() multiplies the weights by ConvParams::weights_scale itself.
+  bool weights_scaled() const;
   // Supplies the weights in their TF layout. When oneDNN wants another layout they are
   // reordered into a buffer the op allocated at creation; otherwise the pointer is used in
   // place and the caller keeps the bytes alive. Call once at prepare for constant weights, or

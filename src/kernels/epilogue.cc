@@ -1,5 +1,6 @@
 // Fused-epilogue helpers (see epilogue.h).
 #include "kernels/epilogue.h"
+#include "kernels/util.h"
 
 #include <algorithm>
 #include <cmath>
@@ -16,6 +17,8 @@ namespace dnnl = dnnl_adapter;
 constexpr float kRelu6Cap = 6.0f;
 constexpr float kEluAlpha = 1.0f;  // TF's Elu has no alpha: exp(x) - 1 below 0
 constexpr int64_t kMinParallelElements = 1 << 14;
+// Elements per parallel chunk when scaling a filter (smaller filters are scaled inline).
+constexpr int64_t kScaleMinChunkElements = 64 * 1024;
 
 // One activation over a row, with the switch outside the loop so each case vectorises; the
 // same branch-free float math as the activation ops (activation.cc). NaN stays NaN.
@@ -162,15 +165,18 @@ Result<Tensor> scale_output_channels(const Tensor& weights, int64_t channels_per
     return internal_error("fused scale of ", channels, " channels does not fit weights ",
                           weights.shape().str());
   }
-  PBMEM_ASSIGN_OR_RETURN(Tensor scaled, Tensor::allocate(DType::kFloat, weights.shape()));
+  PBMEM_ASSIGN_OR_RETURN(Tensor scaled, Tensor::allocate_uninitialized(DType::kFloat, weights.shape()));
   const float* src = weights.data<float>();
   float* dst = scaled.data<float>();
   const int64_t rows = weights.num_elements() / channels;
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t c = 0; c < channels; ++c) {
-      dst[r * channels + c] = src[r * channels + c] * scale[static_cast<size_t>(c)];
+  // Prepare scales every fused filter: over the session's threads like the reorder after it.
+  parallel_for(rows, kScaleMinChunkElements / channels + 1, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      for (int64_t c = 0; c < channels; ++c) {
+        dst[r * channels + c] = src[r * channels + c] * scale[static_cast<size_t>(c)];
+      }
     }
-  }
+  });
   return scaled;
 }
 

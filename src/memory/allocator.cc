@@ -33,16 +33,44 @@ size_t page_rounded(size_t bytes) {
   return (bytes + page - 1) / page * page;
 }
 
+// Blocks of at least one huge page that prepare fills whole (weights_packed: packed weights,
+// realigned and scaled copies of filters) are mapped on a huge-page boundary and advised
+// MADV_HUGEPAGE. Faulting 4 KiB pages in is what preparing a large model mostly cost (one fault
+// and one zeroed page per 4 KiB: ~60 ms per 100 MB here, ~6 ms with 2 MiB pages). Every byte
+// of such a block is written at once, so huge pages make nothing resident that 4 KiB pages
+// would not: RSS still matches the accounting. Other categories (the arena, I/O buffers) keep
+// 4 KiB pages: parts of them may stay untouched. Where THP is off the advice is a no-op.
+constexpr size_t kHugePageBytes = size_t{2} << 20;
+
 // A raw block and how to free it (mmap for large blocks, aligned_alloc otherwise).
 struct RawBlock {
   void* ptr = nullptr;
   size_t mapped_bytes = 0;  // 0: from aligned_alloc
 };
 
-RawBlock raw_allocate(int64_t bytes) {
+// A mapping of `mapped` bytes starting on a huge-page boundary: over-map by one huge page and
+// unmap the unaligned head and the tail.
+void* map_huge_aligned(size_t mapped) {
+  const size_t padded = mapped + kHugePageBytes;
+  void* raw = ::mmap(nullptr, padded, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) return nullptr;
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(raw);
+  const uintptr_t aligned = (begin + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
+  if (aligned > begin) ::munmap(raw, aligned - begin);
+  const size_t tail = begin + padded - (aligned + mapped);
+  if (tail > 0) ::munmap(reinterpret_cast<void*>(aligned + mapped), tail);
+  ::madvise(reinterpret_cast<void*>(aligned), mapped, MADV_HUGEPAGE);
+  return reinterpret_cast<void*>(aligned);
+}
+
+RawBlock raw_allocate(int64_t bytes, MemoryCategory category) {
   size_t size = aligned_size(bytes);
   if (size >= kOwnMappingBytes) {
     size_t mapped = page_rounded(size);
+    if (category == MemoryCategory::kWeightsPacked && mapped >= kHugePageBytes) {
+      void* p = map_huge_aligned(mapped);
+      return p == nullptr ? RawBlock{} : RawBlock{p, mapped};
+    }
     void* p = ::mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     return p == MAP_FAILED ? RawBlock{} : RawBlock{p, mapped};
   }
@@ -58,7 +86,7 @@ void raw_free(const RawBlock& block) {
 }
 
 Result<std::shared_ptr<void>> allocate_untracked(int64_t bytes) {
-  RawBlock block = raw_allocate(bytes);
+  RawBlock block = raw_allocate(bytes, MemoryCategory::kOther);
   if (block.ptr == nullptr) return resource_exhausted("cannot allocate ", bytes, " bytes");
   return std::shared_ptr<void>(block.ptr, [block](void*) { raw_free(block); });
 }
@@ -99,7 +127,7 @@ Result<std::shared_ptr<void>> MemoryAccount::allocate(int64_t bytes, MemoryCateg
     in_use_by_category_[c] += bytes;
     run_peak_by_category_[c] = std::max(run_peak_by_category_[c], in_use_by_category_[c]);
   }
-  RawBlock block = raw_allocate(bytes);
+  RawBlock block = raw_allocate(bytes, category);
   if (block.ptr == nullptr) {
     release(bytes, category);
     return resource_exhausted("cannot allocate ", bytes, " bytes (", memory_category_name(category), ")");
