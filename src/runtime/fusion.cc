@@ -391,27 +391,13 @@ FusionStats fuse_epilogues(const Model& model, const std::vector<int>& schedule,
                            std::vector<std::unique_ptr<Kernel>>* kernels) {
   const Graph& graph = model.graph();
   const size_t num_nodes = static_cast<size_t>(graph.num_nodes());
-  // Port-0 consumers of each node among the scheduled ones; control consumers block fusion.
-  std::vector<int> port0_consumers(num_nodes, 0), only_consumer(num_nodes, -1);
+  // Who reads each node among the scheduled ones; control consumers block fusion.
   std::vector<bool> blocked(num_nodes, false), scheduled(num_nodes, false);
   std::vector<int> position(num_nodes, -1);
   for (size_t s = 0; s < schedule.size(); ++s) {
     scheduled[static_cast<size_t>(schedule[s])] = true;
     position[static_cast<size_t>(schedule[s])] = static_cast<int>(s);
   }
-  for (int index : schedule) {
-    const Node& node = graph.node(index);
-    for (const TensorRef& ref : node.inputs) {
-      if (ref.port != 0) {
-        blocked[static_cast<size_t>(ref.node)] = true;  // multi-output producers stay whole
-        continue;
-      }
-      ++port0_consumers[static_cast<size_t>(ref.node)];
-      only_consumer[static_cast<size_t>(ref.node)] = index;
-    }
-    for (int dep : node.control_inputs) blocked[static_cast<size_t>(dep)] = true;
-  }
-  for (const TensorRef& ref : requested_outputs) blocked[static_cast<size_t>(ref.node)] = true;
   Readers readers;
   readers.port0.resize(num_nodes);
   readers.count.resize(num_nodes);
@@ -423,10 +409,21 @@ FusionStats fuse_epilogues(const Model& model, const std::vector<int>& schedule,
   for (int index : schedule) {
     const Node& node = graph.node(index);
     for (size_t i = 0; i < node.inputs.size(); ++i) {
-      count_read(node.inputs[i]);
-      if (node.inputs[i].port == 0) readers.port0[static_cast<size_t>(node.inputs[i].node)].emplace_back(index, static_cast<int>(i));
+      const TensorRef& ref = node.inputs[i];
+      count_read(ref);
+      if (ref.port != 0) {
+        blocked[static_cast<size_t>(ref.node)] = true;  // multi-output producers stay whole
+      } else {
+        readers.port0[static_cast<size_t>(ref.node)].emplace_back(index, static_cast<int>(i));
+      }
     }
+    for (int dep : node.control_inputs) blocked[static_cast<size_t>(dep)] = true;
   }
+  for (const TensorRef& ref : requested_outputs) blocked[static_cast<size_t>(ref.node)] = true;
+  // Readings of a node's output 0 (a node reading it twice counts twice), and the reader when
+  // there is exactly one.
+  auto port0_reads = [&](int index) { return readers.port0[static_cast<size_t>(index)].size(); };
+  auto only_consumer = [&](int index) { return readers.port0[static_cast<size_t>(index)].front().first; };
   for (const TensorRef& ref : requested_outputs) count_read(ref);
 
   // Which outputs prepare will fold to constants: Const, and foldable ops of constants only.
@@ -447,12 +444,12 @@ FusionStats fuse_epilogues(const Model& model, const std::vector<int>& schedule,
   // A zero Pad whose only consumer is a conv's data input: the conv pads by itself.
   for (int pad : schedule) {
     const Node& node = graph.node(pad);
-    if (blocked[static_cast<size_t>(pad)] || port0_consumers[static_cast<size_t>(pad)] != 1 ||
+    if (blocked[static_cast<size_t>(pad)] || port0_reads(pad) != 1 ||
         (*kernels)[static_cast<size_t>(pad)] == nullptr || node.inputs.empty() ||
         constant[static_cast<size_t>(node.inputs[0].node)]) {
       continue;
     }
-    const int consumer = only_consumer[static_cast<size_t>(pad)];
+    const int consumer = only_consumer(pad);
     const Node& conv = graph.node(consumer);
     Kernel* conv_kernel = (*kernels)[static_cast<size_t>(consumer)].get();
     const auto& pad_outs = infos[static_cast<size_t>(pad)];
@@ -477,14 +474,14 @@ FusionStats fuse_epilogues(const Model& model, const std::vector<int>& schedule,
     std::vector<ChainLink> chain;
     int current = start;
     while (!blocked[static_cast<size_t>(current)]) {
-      if (port0_consumers[static_cast<size_t>(current)] != 1) {
+      if (port0_reads(current) != 1) {
         std::optional<SwishMatch> swish = match_swish(model, current, readers, blocked, *kernels);
         if (!swish || !builder->try_activation(Activation{ActivationKind::kSwish, swish->beta})) break;
         chain.insert(chain.end(), swish->links.begin(), swish->links.end());
         current = swish->result;
         continue;
       }
-      const int next = only_consumer[static_cast<size_t>(current)];
+      const int next = only_consumer(current);
       if (!scheduled[static_cast<size_t>(next)] || (*kernels)[static_cast<size_t>(next)] == nullptr ||
           (*kernels)[static_cast<size_t>(next)]->fused_away()) {
         break;
