@@ -202,7 +202,7 @@ class PyModel {
   std::string path() const { return model_->path(); }
   int threads() const { return threads_; }
   int64_t memory_limit() const { return memory_limit_; }
-  std::string weights() const { return weights_ == WeightsMode::kMapped ? "mapped" : "packed"; }
+  std::string weights() const { return weights_mode_name(weights_); }
   py::list inputs() const { return spec_list(model_->inputs()); }
   py::list outputs() const { return spec_list(model_->outputs()); }
 
@@ -477,10 +477,7 @@ std::unique_ptr<PyModel> load(const std::string& path, int threads, int64_t memo
   if (memory_limit < 0) {
     raise(invalid_argument("memory_limit must be >= 0 bytes (0 = none), got ", memory_limit));
   }
-  if (weights != "packed" && weights != "mapped") {
-    raise(invalid_argument("weights must be 'packed' or 'mapped', got '", weights, "'"));
-  }
-  const WeightsMode mode = weights == "mapped" ? WeightsMode::kMapped : WeightsMode::kPacked;
+  const WeightsMode mode = unwrap(parse_weights_mode(weights, "weights"));
   std::shared_ptr<Model> model = unwrap(Model::load(path));
   return std::make_unique<PyModel>(std::move(model), threads, memory_limit, mode);
 }

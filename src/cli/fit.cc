@@ -25,9 +25,7 @@ Result<int64_t> parse_memory_limit_flag(const std::string& text) {
 }
 
 Result<WeightsMode> parse_weights_flag(const std::string& text) {
-  if (text == "packed") return WeightsMode::kPacked;
-  if (text == "mapped") return WeightsMode::kMapped;
-  return invalid_argument("--weights must be 'packed' or 'mapped', got '", text, "'");
+  return parse_weights_mode(text, "--weights");
 }
 
 Status fit_command(const FitArgs& args) {

@@ -174,4 +174,15 @@ ModelSummary Model::summary() const {
   return s;
 }
 
+Result<WeightsMode> parse_weights_mode(const std::string& text, const char* what) {
+  for (WeightsMode mode : {WeightsMode::kPacked, WeightsMode::kMapped}) {
+    if (text == weights_mode_name(mode)) return mode;
+  }
+  return invalid_argument(what, " must be 'packed' or 'mapped', got '", text, "'");
+}
+
+const char* weights_mode_name(WeightsMode mode) {
+  return mode == WeightsMode::kMapped ? "mapped" : "packed";
+}
+
 }  // namespace pbmem

@@ -87,6 +87,11 @@ class Model {
   std::vector<std::string> unsupported_;  // "OpType (node 'a', node 'b')"
 };
 
+// The user-facing names of WeightsMode ("packed", "mapped"): the CLI's --weights and Python's
+// weights=. `what` names the setting in the error.
+Result<WeightsMode> parse_weights_mode(const std::string& text, const char* what);
+const char* weights_mode_name(WeightsMode mode);
+
 struct SessionOptions {
   int num_threads = 0;  // 0: all cores
   // Hard cap on the bytes pbmem allocates for this session (0: none); reported as bytes_limit.
