@@ -2,6 +2,8 @@
 #   make demo    install dependencies, build, write the example model and run it
 #   make build   configure (CMake + Ninja, Release) and build into $(BUILD_DIR)
 #   make test    build, then the GoogleTest suite and the Python tests
+#   make test-isa   the TF conformance tests again with oneDNN capped to lower ISAs (AVX-512, AVX2,
+#                   SSE4.1), each cap that is below this CPU's own
 #   make test-asan  the C++ tests and the CLI's bad-input tests under ASan/UBSan (build-asan/)
 #   make fuzz    libFuzzer on the loader + load-time shape inference for FUZZ_SECONDS (build-fuzz/)
 #   make clean   remove $(BUILD_DIR)
@@ -13,7 +15,7 @@ PYTHON ?= python3
 PBMEM := $(BUILD_DIR)/pbmem
 DEMO_SEED ?= 1
 
-.PHONY: all deps build test test-asan fuzz demo clean
+.PHONY: all deps build test test-isa test-asan fuzz demo clean
 
 all: build
 
@@ -31,8 +33,12 @@ test: build
 	$(BUILD_DIR)/pbmem_tests
 	$(MAKE) test-asan
 	$(MAKE) fuzz
+	$(MAKE) test-isa
 	PBMEM_BIN=$(abspath $(PBMEM)) PBMEM_PYTHONPATH=$(abspath $(BUILD_DIR))/python \
 	  $(PYTHON) -m pytest -q tests/py
+
+test-isa: build
+	PYTHON=$(PYTHON) bash scripts/test_isa.sh $(abspath $(PBMEM)) $(abspath $(BUILD_DIR))/python
 
 ASAN_DIR ?= build-asan
 FUZZ_DIR ?= build-fuzz

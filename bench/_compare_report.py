@@ -194,7 +194,10 @@ def write_markdown(data, path, chart_path):
         f"(Python module, `threads=`).",
         "- GFLOP/s = the conv/matmul multiply-adds × 2 of one run (`pbmem bench --json`'s "
         "`gflops`) / pbmem's median latency; the fraction is of the measured peak.", "",
-        "## Output agreement with TF (max |engine − TF| / max |TF|, softmax output)", ""]
+        "## Output agreement with TF (max |engine − TF| / max |TF|, softmax output)", "",
+        "TF here is TF's reference kernels (`TF_ENABLE_ONEDNN_OPTS=0`), the tests' oracle, run "
+        "once per case apart from the timed runs; every engine, TF included, is timed at its "
+        "defaults.", ""]
     for entry in data["cases"]:
         parts = []
         for engine, err in entry.get("output_error", {}).items():

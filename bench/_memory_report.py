@@ -493,7 +493,9 @@ def write_markdown(data, path, chart_path):
         "first (warm-up) run, and the measured second run, which is the steady state of a "
         "long-lived process; spread = min–max over the repeats of the overall peak.", ""] + phase_table(data) + [
         "", "## Outputs against TensorFlow", "",
-        "Each engine's softmax output on the same input, compared with TF's:", ""] + \
+        "Each engine's softmax output on the same input, compared with TF's reference kernels "
+        "(`TF_ENABLE_ONEDNN_OPTS=0`, the tests' oracle; every engine, TF included, is measured "
+        "at its defaults):", ""] + \
         (output_check_lines(data) or ["- no comparison available"]) + [
         "", "## What TensorFlow reports through its own API", ""] + \
         (tf_api_lines(data) or ["- no TF run succeeded"]) + [

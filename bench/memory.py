@@ -37,6 +37,8 @@ import _memory_report as report  # noqa: E402
 
 WORKER = os.path.join(BENCH_DIR, "_memory_worker.py")
 ENGINES = ["tf", "ort", "opencv", "pbmem"]
+# The name of the run that gives the reference output: TF with its reference kernels.
+ORACLE_RUN = "tf-oracle"
 DEFAULT_MODELS = list(models.KERAS_MODELS)
 DEFAULT_BATCHES = [1, 16]
 DEFAULT_REPEATS = 3
@@ -164,8 +166,16 @@ def pbmem_plan(binary, model, batch, threads):
 
 # --- one worker process ---
 
-def run_worker(spec, worker=WORKER):
+def run_worker(spec, worker=WORKER, oracle=False):
+    """Peers run at their defaults, as users run them (TF with its oneDNN kernels where it
+    enables them); with `oracle`, TF runs its reference kernels, whose output every engine's is
+    compared with (tests/py/tfcheck.py's ORACLE_ENV: TF's oneDNN path differs by CPU)."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+    for key, value in tfcheck.ORACLE_ENV.items():
+        if oracle:
+            env[key] = value
+        else:
+            env.pop(key, None)
     cmd = [sys.executable, worker, json.dumps(spec)]
     try:
         result = subprocess.run(cmd, capture_output=True, text=True, env=env,
@@ -200,15 +210,27 @@ def worker_spec(engine, model, onnx_info, args, paths, repeat):
     return spec
 
 
+def run_oracle(model, args, case_dir, label):
+    """Writes the reference output of the case in case_dir (whose input.npy both benchmarks
+    write), from TF's reference kernels, for output_error."""
+    paths = {"dir": case_dir, "input": os.path.join(case_dir, "input.npy")}
+    spec = dict(worker_spec("tf", model, None, args, paths, 0), tf_trace=False,
+                output_npy=os.path.join(case_dir, f"{ORACLE_RUN}-r0.npy"))
+    result = run_worker(spec, oracle=True)
+    log(f"{label}: reference output from TF's reference kernels"
+        + (f" failed: {result['error']}" if "error" in result else ""))
+
+
 def output_error(case_dir, engine, repeats):
-    """max|engine - TF| / max|TF| over the fetched probabilities, from any successful runs."""
-    def first(name):
-        for r in range(repeats):
+    """max|engine - oracle| / max|oracle| over the fetched probabilities, from any successful
+    run; the oracle is TF's reference kernels (ORACLE_RUN)."""
+    def first(name, count):
+        for r in range(count):
             path = os.path.join(case_dir, f"{name}-r{r}.npy")
             if os.path.exists(path):
                 return np.load(path)
         return None
-    ours, theirs = first(engine), first("tf")
+    ours, theirs = first(engine, repeats), first(ORACLE_RUN, 1)
     if ours is None or theirs is None:
         return None
     if ours.shape != theirs.shape:
@@ -310,6 +332,9 @@ def main(argv=None):
         np.save(input_path, zoo[name].random_inputs(batch)[next(iter(zoo[name].inputs))])
         paths[(name, batch)] = {"dir": case_dir, "input": input_path}
 
+    for name, batch in cases:
+        run_oracle(zoo[name], args, paths[(name, batch)]["dir"], f"{name} b{batch}")
+
     runs = {(n, b, e): [] for n, b in cases for e in engines}
     total = len(cases) * len(engines) * args.repeats
     done = 0
@@ -335,9 +360,8 @@ def main(argv=None):
                      "engines": {}}
             for engine in engines:
                 summary = summarise(runs[(name, batch, engine)])
-                if engine != "tf":
-                    summary["vs_tf_output"] = output_error(paths[(name, batch)]["dir"], engine,
-                                                           args.repeats)
+                summary["vs_tf_output"] = output_error(paths[(name, batch)]["dir"], engine,
+                                                       args.repeats)
                 summary["samples"] = runs[(name, batch, engine)]
                 entry["engines"][engine] = summary
             results.append(entry)

@@ -13,6 +13,7 @@
 #include "cli/commands.h"
 #include "cli/version.h"
 #include "example/mobilenet_example.h"
+#include "kernels/dnnl_adapter.h"
 #include "kernels/kernel.h"
 
 namespace pbmem::cli {
@@ -136,7 +137,12 @@ void recover_model_positional(const CLI::App& command, std::string* model,
 
 int run_cli(int argc, char** argv) {
   CLI::App app("pbmem: runs frozen TensorFlow models (.pb GraphDef) on the CPU", "pbmem");
-  app.set_version_flag("--version", std::string("pbmem ") + kPbmemVersion);
+  // A lambda, so that oneDNN looks at the CPU only when --version is asked for.
+  app.set_version_flag("--version", [] {
+    const dnnl_adapter::LibraryInfo dnnl = dnnl_adapter::library_info();
+    return std::string("pbmem ") + kPbmemVersion + " (oneDNN " + dnnl.version + ", CPU ISA " +
+           dnnl.cpu_isa + ")";
+  });
   app.require_subcommand(1);
 
   InspectArgs inspect_args;

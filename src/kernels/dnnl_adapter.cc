@@ -6,6 +6,7 @@
 #include "memory/allocator.h"
 
 #include <algorithm>
+#include <cstring>
 #include <exception>
 #include <new>
 #include <string>
@@ -66,15 +67,28 @@ dnnl::algorithm eltwise_algorithm(EltwiseKind kind) {
 // The post-op slot of a fused residual: it comes first, so it is post-op 0.
 constexpr int kResidualArg = DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1;
 
+// How a fused residual tensor reaches a conv's dst.
+enum class ResidualPostOp {
+  kNone,
+  kBinary,  // a binary add post-op reads it (kResidualArg)
+  kSum,     // the caller copies it into dst first and the sum post-op adds dst's old value
+};
+
 // User-managed scratchpad (the runtime owns all memory) plus fused ops: a residual tensor added
-// to dst (binary add, before the activations, as TF's Add precedes them), then element-wise ops.
+// to dst (before the activations, as TF's Add precedes them), then element-wise ops.
 dnnl::primitive_attr make_attr(const std::vector<EltwisePostOp>& post_ops,
-                               const memory::desc* residual = nullptr) {
+                               const memory::desc* residual = nullptr,
+                               ResidualPostOp residual_op = ResidualPostOp::kBinary) {
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  if (!post_ops.empty() || residual != nullptr) {
+  if (residual == nullptr) residual_op = ResidualPostOp::kNone;
+  if (!post_ops.empty() || residual_op != ResidualPostOp::kNone) {
     dnnl::post_ops ops;
-    if (residual != nullptr) ops.append_binary(dnnl::algorithm::binary_add, *residual);
+    if (residual_op == ResidualPostOp::kBinary) {
+      ops.append_binary(dnnl::algorithm::binary_add, *residual);
+    } else if (residual_op == ResidualPostOp::kSum) {
+      ops.append_sum();
+    }
     for (const EltwisePostOp& op : post_ops) {
 #if DNNL_VERSION_MAJOR >= 3
       ops.append_eltwise(eltwise_algorithm(op.kind), op.alpha, op.beta);
@@ -157,6 +171,7 @@ struct WeightsScale {
 struct DnnlOp::Impl {
   dnnl::primitive primitive;
   memory src, weights, bias, dst, scratch, residual;  // handle-less until run()/bind_weights()
+  bool residual_in_dst = false;  // a sum post-op adds the residual: run() copies it to dst first
   std::vector<dnnl_exec_arg_t> args;
   size_t scratch_bytes = 0;
   size_t packed_bytes = 0;
@@ -292,9 +307,14 @@ Status DnnlOp::run(const RunBuffers& buffers) {
       im.bias.set_data_handle(const_cast<void*>(buffers.bias));
     }
     if (im.scratch_bytes > 0) im.scratch.set_data_handle(buffers.scratch);
-    if (im.residual) {
+    if (im.residual || im.residual_in_dst) {
       if (buffers.residual == nullptr) return internal_error("oneDNN op run without its residual");
-      im.residual.set_data_handle(const_cast<void*>(buffers.residual));
+    }
+    if (im.residual) im.residual.set_data_handle(const_cast<void*>(buffers.residual));
+    if (im.residual_in_dst && buffers.residual != buffers.dst) {
+      // Same descriptor as dst (conv_descs), so the same bytes; the buffers never overlap
+      // otherwise (the planner gives live tensors disjoint ranges).
+      std::memcpy(buffers.dst, buffers.residual, im.dst.get_desc().get_size());
     }
     // The C entry point takes our prebuilt argument array: nothing is allocated on our side.
     dnnl_status_t status = dnnl_primitive_execute(im.primitive.get(), cpu_stream().get(),
@@ -308,6 +328,34 @@ Status DnnlOp::run(const RunBuffers& buffers) {
 }
 
 int max_matmul_rank() { return DNNL_MAX_NDIMS; }
+
+namespace {
+
+// The names of the ISA values oneDNN 2.x and 3.x share; any other value is shown by number.
+std::string cpu_isa_name(dnnl_cpu_isa_t isa) {
+  switch (isa) {
+    case dnnl_cpu_isa_sse41: return "sse41";
+    case dnnl_cpu_isa_avx: return "avx";
+    case dnnl_cpu_isa_avx2: return "avx2";
+    case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni";
+    case dnnl_cpu_isa_avx512_core: return "avx512_core";
+    case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
+    case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
+    case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
+    default: return "isa " + std::to_string(static_cast<int>(isa));
+  }
+}
+
+}  // namespace
+
+LibraryInfo library_info() {
+  const dnnl_version_t* v = dnnl_version();
+  LibraryInfo info;
+  info.version =
+      std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);
+  info.cpu_isa = cpu_isa_name(dnnl_get_effective_cpu_isa());
+  return info;
+}
 
 // ---- convolution / deconvolution ----
 
@@ -374,14 +422,18 @@ Result<ConvDescs> conv_descs(const ConvParams& p) {
 template <typename Primitive, typename PrimitiveDesc>
 Result<std::unique_ptr<DnnlOp>> finish(const PrimitiveDesc& pd, const memory::desc& user_weights,
                                        bool has_bias, DnnlOp* replaces, const WeightsScale& scale,
-                                       const memory::desc* residual = nullptr) {
+                                       const memory::desc* residual = nullptr,
+                                       bool residual_in_dst = false) {
   auto impl = std::make_unique<DnnlOp::Impl>();
   impl->primitive = Primitive(pd);
   impl->implementation = pd.impl_info_str();
+  impl->residual_in_dst = residual_in_dst;
   memory::desc bias_md = has_bias ? pd.bias_desc() : memory::desc();
   impl->add_common_args(pd.src_desc(), pd.dst_desc(), has_bias ? &bias_md : nullptr,
                         pd.scratchpad_desc());
-  if (residual != nullptr) impl->add_arg(kResidualArg, *residual, &impl->residual);
+  if (residual != nullptr && !residual_in_dst) {
+    impl->add_arg(kResidualArg, *residual, &impl->residual);
+  }
   PBMEM_RETURN_IF_ERROR(impl->add_weights(user_weights, pd.weights_desc(), replaces, scale));
   return std::make_unique<DnnlOp>(std::move(impl));
 }
@@ -424,20 +476,43 @@ typename Primitive::primitive_desc conv_primitive_desc(dnnl::algorithm algorithm
 // With plain_weights: weights in TF's layout, or Unimplemented when oneDNN has no fast
 // implementation for them (is_slow_for_plain_weights; the caller then packs). Else oneDNN's
 // preferred layout.
+//
+// A residual is added by a binary post-op, except where oneDNN picks a GEMM-based convolution:
+// oneDNN 2.6's GEMM convolution accepts a binary post-op but, on CPUs whose post-processing
+// kernel is the reference one (SSE4.1), adds wrong values (found by `make test-isa`). There the
+// residual goes through dst and a sum post-op, which every convolution supports.
+template <typename Primitive>
+typename Primitive::primitive_desc residual_conv_desc(dnnl::algorithm algorithm,
+                                                      const ConvDescs& d,
+                                                      const memory::desc& weights,
+                                                      const memory::desc& bias,
+                                                      const ConvParams& p, bool* residual_in_dst) {
+  const memory::desc* residual = p.residual_add ? &d.dst : nullptr;
+  auto pd = conv_primitive_desc<Primitive>(algorithm, d, weights, bias,
+                                           make_attr(p.post_ops, residual));
+  *residual_in_dst =
+      residual != nullptr && std::string(pd.impl_info_str()).find("gemm") != std::string::npos;
+  if (!*residual_in_dst) return pd;
+  return conv_primitive_desc<Primitive>(algorithm, d, weights, bias,
+                                        make_attr(p.post_ops, residual, ResidualPostOp::kSum));
+}
+
 template <typename Primitive>
 Result<std::unique_ptr<DnnlOp>> build_conv(const ConvParams& p, const ConvDescs& d,
                                            dnnl::algorithm algorithm, const memory::desc& bias) {
   const memory::desc* residual = p.residual_add ? &d.dst : nullptr;
-  dnnl::primitive_attr attr = make_attr(p.post_ops, residual);
+  bool residual_in_dst = false;
   // Output channels are dim 0 of oneDNN's weights, or dims 0 (group) and 1 (within the group).
   WeightsScale scale;
   scale.factors = &p.weights_scale;
   scale.mask = p.groups > 1 ? (1 << 0) | (1 << 1) : 1 << 0;
   if (p.plain_weights) {
     try {
-      auto pd = conv_primitive_desc<Primitive>(algorithm, d, d.user_weights, bias, attr);
+      auto pd = residual_conv_desc<Primitive>(algorithm, d, d.user_weights, bias, p,
+                                              &residual_in_dst);
       if (!is_slow_for_plain_weights(pd, p.groups)) {
-        return finish<Primitive>(pd, d.user_weights, p.has_bias, p.replaces, scale, residual);
+        return finish<Primitive>(pd, d.user_weights, p.has_bias, p.replaces, scale, residual,
+                                 residual_in_dst);
       }
     } catch (const dnnl::error& e) {
       if (e.status != dnnl_unimplemented) throw;
@@ -445,8 +520,9 @@ Result<std::unique_ptr<DnnlOp>> build_conv(const ConvParams& p, const ConvDescs&
     return unimplemented("oneDNN has no fast implementation (only a reference one, a GEMM per "
                          "group, or none) for this convolution with weights in TF's layout");
   }
-  auto pd = conv_primitive_desc<Primitive>(algorithm, d, d.any_weights, bias, attr);
-  return finish<Primitive>(pd, d.user_weights, p.has_bias, p.replaces, scale, residual);
+  auto pd = residual_conv_desc<Primitive>(algorithm, d, d.any_weights, bias, p, &residual_in_dst);
+  return finish<Primitive>(pd, d.user_weights, p.has_bias, p.replaces, scale, residual,
+                           residual_in_dst);
 }
 
 }  // namespace

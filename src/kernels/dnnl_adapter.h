@@ -191,5 +191,15 @@ Result<std::unique_ptr<DnnlOp>> make_layout_reorder(const DnnlOp& op, LayoutReor
 // Largest rank oneDNN accepts for a matmul operand (batch dims + 2).
 int max_matmul_rank();
 
+// The oneDNN library the process runs, and the instruction set its kernels use on this CPU:
+// the CPU's best, or lower when the ONEDNN_MAX_CPU_ISA (or DNNL_MAX_CPU_ISA) environment
+// variable caps it. Numerics, scratch sizes and kernel names depend on both, so they belong
+// in any report that compares runs across machines.
+struct LibraryInfo {
+  std::string version;  // "2.6.3"
+  std::string cpu_isa;  // "avx2", "avx512_core_bf16", ...
+};
+LibraryInfo library_info();
+
 }  // namespace dnnl_adapter
 }  // namespace pbmem

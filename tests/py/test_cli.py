@@ -4,13 +4,15 @@ reader and writer, all-or-nothing output files), ops and --version. Bad flags an
 covered by test_bad_input.py."""
 import json
 import os
+import platform
 import re
+import subprocess
 
 import numpy as np
 import pytest
 
 import tfcheck
-from cli import assert_cli_error, assert_ok, run_cli
+from cli import CLI_TIMEOUT_SECONDS, assert_cli_error, assert_ok, pbmem_binary, run_cli
 
 X = np.array([[0.1, 2.0, -1.0, 0.5, 3.0, 0.0], [1.0, -2.0, 0.3, 4.0, 0.2, 0.1]], np.float32)
 Y = np.array([5, 6, 7], np.int32)
@@ -58,6 +60,27 @@ def test_version_and_ops():
     assert_ok(ops)
     names = ops.stdout.split()
     assert names == sorted(names) and "Conv2D" in names and "Placeholder" in names
+
+
+def _version_under(env_overrides):
+    env = dict(os.environ, **env_overrides)
+    result = subprocess.run([pbmem_binary(), "--version"], capture_output=True, text=True,
+                            env=env, timeout=CLI_TIMEOUT_SECONDS)
+    assert_ok(result)
+    match = re.fullmatch(r"pbmem \S+ \(oneDNN (\d+)\.(\d+)\.(\d+), CPU ISA ([\w ]+)\)\n",
+                         result.stdout)
+    assert match, result.stdout
+    return match.group(4)
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="oneDNN ISAs are x86's")
+def test_version_names_the_isa_onednn_runs_and_its_cap():
+    """--version names the ISA oneDNN's kernels use, so that a report from one machine says what
+    ran; a cap (ONEDNN_MAX_CPU_ISA, DNNL_MAX_CPU_ISA for oneDNN 2.x) shows in it: SSE4.1 is
+    the floor of every x86-64 CPU oneDNN supports."""
+    native = _version_under({})
+    capped = _version_under({"ONEDNN_MAX_CPU_ISA": "SSE41", "DNNL_MAX_CPU_ISA": "SSE41"})
+    assert capped == "sse41", (native, capped)
 
 
 def test_inspect_text_and_json(two_output_model):

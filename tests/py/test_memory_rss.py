@@ -8,11 +8,14 @@ the claim), plan, reset the peak again, run. The claim, for the run's peak and f
 process's peak (load + plan + run):
 
     peak RSS - baseline  ~=  weights_mapped_bytes + max_bytes_in_use() + loaded graph + input copy
+                             + oneDNN's JIT code
 
 within 10% of the accounted bytes or 4 MiB, whichever is larger. Mapped weights are file pages
 read in place; max_bytes_in_use is the accounted memory (packed weights, arena, scratch, I/O);
-the Python binding copies each fed array into a tensor of its own (not accounted).
-What is neither (kernels' and oneDNN's objects, JIT code, library pages first touched by this
+the Python binding copies each fed array into a tensor of its own (not accounted). oneDNN's JIT
+code (executable pages no file backs) is measured, because its size depends on the CPU: AMX and
+AVX-512 kernels are larger than AVX2 ones.
+What is none of these (kernels' and oneDNN's objects, library pages first touched by this
 model's primitives, free malloc heap left by prepare's temporaries, .pb pages outside the
 weights) must stay inside the margin. A failure prints a per-phase breakdown: anonymous vs
 file-backed RSS, glibc's heap in use/free and mmapped bytes (mallinfo2), the model file's own
@@ -75,21 +78,35 @@ def status():
             if parts and parts[0] == "Anonymous:":
                 out["anon"] = int(parts[1]) * KB
     out["file"] = out["VmRSS"] - out["anon"]
+    out["jit"] = jit_code_rss()
     out.update(malloc_info())
     return out
 
 
-def file_rss(path):
-    # Resident bytes of every mapping of `path` (the model file's pages).
+def smaps_rss(wanted):
+    # Resident bytes of the mappings for which wanted(perms, path) holds.
     total, current = 0, False
     with open("/proc/self/smaps") as f:
         for line in f:
             parts = line.split()
             if parts and "-" in parts[0] and not parts[0].endswith(":"):
-                current = len(parts) >= 6 and parts[5] == path
+                current = wanted(parts[1], parts[5] if len(parts) >= 6 else "")
             elif current and parts and parts[0] == "Rss:":
                 total += int(parts[1]) * KB
     return total
+
+
+def file_rss(path):
+    # The model file's pages.
+    return smaps_rss(lambda perms, mapped: mapped == path)
+
+
+def jit_code_rss():
+    # oneDNN's JIT-generated kernels: executable pages that no file backs (anonymous or heap).
+    # Their size depends on the CPU (AVX2, AVX-512 and AMX kernels differ), so the test
+    # measures them on the machine at hand instead of assuming a size.
+    return smaps_rss(lambda perms, mapped: "x" in perms and (
+        mapped == "" or mapped == "[heap]" or mapped.startswith("[anon")))
 
 
 class FileSampler:
@@ -223,7 +240,7 @@ def _phase(r, before, after):
     """What grew between two snapshots: RSS, anonymous, file-backed, malloc heap."""
     a, b = r[before], r[after]
     return (f"RSS {_mb(b['VmRSS'] - a['VmRSS'])} (anon {_mb(b['anon'] - a['anon'])}, file "
-            f"{_mb(b['file'] - a['file'])}; malloc heap in use "
+            f"{_mb(b['file'] - a['file'])}, JIT code {_mb(b['jit'] - a['jit'])}; malloc heap in use "
             f"{_mb(b['heap_in_use'] - a['heap_in_use'])}, heap free "
             f"{_mb(b['heap_free'] - a['heap_free'])}, mmapped {_mb(b['mmapped'] - a['mmapped'])})")
 
@@ -250,23 +267,30 @@ def _breakdown(r, name, batch):
         f"run() copies it)")
 
 
-def _check(r, name, batch, peak, what):
+def _check(r, name, batch, peak, what, file_allowance=0):
     stats = r["stats"]
     graph_footprint = r["after_load"]["VmRSS"] - r["baseline"]["VmRSS"]
     accounted = stats["weights_mapped_bytes"] + stats["max_bytes_in_use"]
     # The binding copies each fed array into a pbmem tensor (outside the session's account).
     input_copy = r["input_bytes"]
-    expected = accounted + graph_footprint + input_copy
+    # oneDNN's kernels for this model's primitives (kept in its primitive cache until exit).
+    jit_code = r["after_run"]["jit"] - r["baseline"]["jit"]
+    expected = accounted + graph_footprint + input_copy + jit_code
     tolerance = max(RELATIVE_TOLERANCE * accounted, ABSOLUTE_TOLERANCE_BYTES)
     delta = peak - r["baseline"]["VmRSS"]
+    # The file's pages (file_allowance: only for a peak that includes prepare) only add to it.
+    file_pages = min(max(delta - expected, 0), file_allowance)
     message = (f"{what} - baseline = {_mb(delta)}; expected mapped weights "
                f"{_mb(stats['weights_mapped_bytes'])} + max_bytes_in_use "
                f"{_mb(stats['max_bytes_in_use'])} + loaded graph {_mb(graph_footprint)} + input "
-               f"copy {_mb(input_copy)} = "
-               f"{_mb(expected)} +- {_mb(tolerance)}: off by {_mb(delta - expected)}\n"
+               f"copy {_mb(input_copy)} + oneDNN JIT code {_mb(jit_code)} = "
+               f"{_mb(expected)}"
+               + (f" + {_mb(file_pages)} of up to {_mb(file_allowance)} of model file pages"
+                  if file_allowance else "")
+               + f" +- {_mb(tolerance)}: off by {_mb(delta - expected - file_pages)}\n"
                + _breakdown(r, name, batch))
     print("\n" + message)
-    assert abs(delta - expected) <= tolerance, message
+    assert abs(delta - expected - file_pages) <= tolerance, message
 
 
 @pytest.mark.parametrize("name,batch", CASES, ids=[f"{n}-b{b}" for n, b in CASES])
@@ -279,10 +303,16 @@ def test_run_peak_rss_reconciles_with_accounted_memory(warmup_graph, name, batch
 @pytest.mark.parametrize("name,batch", CASES, ids=[f"{n}-b{b}" for n, b in CASES])
 def test_process_peak_rss_reconciles_with_accounted_memory(warmup_graph, name, batch):
     """The process's peak over load, prepare and run is the accounted memory too: preparing
-    (folding, packing weights) must not need more than running does."""
+    (folding, packing weights) must not need more than running does, but for what prepare holds
+    for a while outside the account: the model file's pages that packing reads (clean page
+    cache, dropped after packing), and oneDNN's own buffers while it creates primitives, whose
+    size depends on the ISA. Measured on mobilenet_v2 batch 1: ~6 MiB of file pages with AVX2
+    and AVX-512 kernels, plus ~5 MiB anonymous with AVX-512's brgemm kernels. The allowance
+    is the part of the file not resident after load (issue 15 tracks an RSS-tight prepare)."""
     r = _measure(warmup_graph, name, batch)
     peak = max(r["after_plan"]["VmHWM"], r["after_run"]["VmHWM"], r["after_load"]["VmHWM"])
-    _check(r, name, batch, peak, "peak RSS over load + plan + run")
+    file_allowance = r["file_bytes"] - r["model_file_rss_after_load"]
+    _check(r, name, batch, peak, "peak RSS over load + plan + run", file_allowance)
 
 
 def _cli_stats(model_path, input_name, array, tmp_path, stem):

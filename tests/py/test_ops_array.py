@@ -80,8 +80,14 @@ def test_identity_n_outputs_are_views_of_its_inputs():
     feeds = {"x": _f32((64, 64), seed=6)}
     paths = [check_against_tf(fn, feeds, stem=f"identity_n_{name}")
              for name, fn in (("views", with_identity_n), ("none", without))]
-    peaks = [pbmem.load(p).plan(input_shapes={"x": (64, 64)})["predicted_peak_bytes"] for p in paths]
-    assert peaks[0] == peaks[1]
+    plans = [pbmem.load(p).plan(input_shapes={"x": (64, 64)}) for p in paths]
+    # A constant is read in place from the file when its bytes happen to be aligned there, and
+    # copied (into the peak) otherwise: that depends on where TF's serializer put it, not on
+    # IdentityN. So the claim is on the bytes the weights take either way, and on the arena.
+    totals = [p["predicted_peak_bytes"] + p["weights_mapped_bytes"] for p in plans]
+    assert totals[0] == totals[1], plans
+    assert plans[0]["arena_bytes"] == plans[1]["arena_bytes"], plans
+    assert plans[0]["weights_bytes"] == plans[1]["weights_bytes"], plans
 
 
 def test_placeholder_with_default_uses_default():

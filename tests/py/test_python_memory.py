@@ -111,7 +111,10 @@ def test_run_without_plan_then_plan_agrees(pbmem, example_model):
 
 def test_plan_matches_the_cli(pbmem, small_graph):
     path = small_graph[0]
-    result = run_cli(["plan", path, "--batch", "2", "--json", "--output", "out0:0"])
+    # The same options on both sides, threads included: oneDNN's scratch size depends on the
+    # thread count (and on the ISA), so a CLI left at all cores may plan other bytes.
+    result = run_cli(["plan", path, "--batch", "2", "--json", "--output", "out0:0", "--threads",
+                      str(THREADS)])
     assert_ok(result)
     cli_plan = json.loads(result.stdout)
     plan = pbmem.load(path, threads=THREADS).plan(batch=2, outputs=["out0:0"])

@@ -11,6 +11,13 @@ import os
 
 import numpy as np
 
+# The oracle is TF's reference (Eigen) kernels on every CPU. TF's oneDNN path, on by default on
+# CPUs with AVX-512/AMX, gives other answers for special values (softmax of a NaN row), refuses
+# some graphs its Eigen kernels run, and aborted the process on a K = 0 matmul. It is read when
+# TF is imported, so it is set here, before any import of TF through this module.
+ORACLE_ENV = {"TF_ENABLE_ONEDNN_OPTS": "0"}
+os.environ.update(ORACLE_ENV)
+
 TOL = 1e-4
 CACHE_DIR = os.environ.get(
     "PBMEM_TEST_CACHE", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".graph_cache"))
