@@ -210,27 +210,21 @@ class SoftmaxKernel : public Kernel {
 }  // namespace
 
 Status register_activation_ops(OpRegistry& registry) {
-  struct Entry {
-    const char* op;
-    KernelFactory factory;
-  };
-  const Entry entries[] = {
-      {"Relu", make_kernel<UnaryKernel<ReluOp>>},
-      {"Relu6", make_kernel<UnaryKernel<Relu6Op>>},
-      {"LeakyRelu", make_kernel<UnaryKernel<LeakyReluOp>>},
-      {"Elu", make_kernel<UnaryKernel<EluOp>>},
-      {"Selu", make_kernel<UnaryKernel<SeluOp>>},
-      {"Sigmoid", make_kernel<UnaryKernel<SigmoidOp>>},
-      {"Tanh", make_kernel<UnaryKernel<TanhOp>>},
-      {"Softplus", make_kernel<UnaryKernel<SoftplusOp>>},
-      {"Softsign", make_kernel<UnaryKernel<SoftsignOp>>},
-      {"Erf", make_kernel<UnaryKernel<ErfOp>>},
-      {"Erfc", make_kernel<UnaryKernel<ErfcOp>>},
-      {"Softmax", make_kernel<SoftmaxKernel<false>>},
-      {"LogSoftmax", make_kernel<SoftmaxKernel<true>>},
-  };
-  for (const Entry& entry : entries) PBMEM_RETURN_IF_ERROR(registry.add(entry.op, entry.factory));
-  return ok_status();
+  return registry.add_all({
+      {"Relu", op_record<UnaryKernel<ReluOp>>().in_place().activation(ActivationKind::kRelu)},
+      {"Relu6", op_record<UnaryKernel<Relu6Op>>().in_place().activation(ActivationKind::kRelu6)},
+      {"LeakyRelu", op_record<UnaryKernel<LeakyReluOp>>().in_place().activation(ActivationKind::kLeakyRelu)},
+      {"Elu", op_record<UnaryKernel<EluOp>>().in_place().activation(ActivationKind::kElu)},
+      {"Selu", op_record<UnaryKernel<SeluOp>>().in_place()},
+      {"Sigmoid", op_record<UnaryKernel<SigmoidOp>>().in_place().activation(ActivationKind::kSigmoid)},
+      {"Tanh", op_record<UnaryKernel<TanhOp>>().in_place().activation(ActivationKind::kTanh)},
+      {"Softplus", op_record<UnaryKernel<SoftplusOp>>()},
+      {"Softsign", op_record<UnaryKernel<SoftsignOp>>()},
+      {"Erf", op_record<UnaryKernel<ErfOp>>().in_place()},
+      {"Erfc", op_record<UnaryKernel<ErfcOp>>()},
+      {"Softmax", op_record<SoftmaxKernel<false>>()},
+      {"LogSoftmax", op_record<SoftmaxKernel<true>>()},
+  });
 }
 
 }  // namespace pbmem

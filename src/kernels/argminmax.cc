@@ -182,8 +182,10 @@ class ArgReduceKernel : public Kernel {
 }  // namespace
 
 Status register_arg_reduce_ops(OpRegistry& registry) {
-  PBMEM_RETURN_IF_ERROR(registry.add("ArgMax", make_kernel<ArgReduceKernel<ArgMaxCompare>>));
-  return registry.add("ArgMin", make_kernel<ArgReduceKernel<ArgMinCompare>>);
+  return registry.add_all({
+      {"ArgMax", op_record<ArgReduceKernel<ArgMaxCompare>>()},
+      {"ArgMin", op_record<ArgReduceKernel<ArgMinCompare>>()},
+  });
 }
 
 }  // namespace pbmem

@@ -79,7 +79,6 @@ class PlaceholderKernel : public Kernel {
   Status run(RunContext& ctx) override {
     return internal_error(ctx.node().describe(), ": a Placeholder is bound to its fed value, never run");
   }
-  bool foldable() const override { return false; }
 };
 
 // Copies input 0 to output 0 unless the executor already made them share bytes.
@@ -129,7 +128,6 @@ class PlaceholderWithDefaultKernel : public Kernel {
   }
   Status run(RunContext& ctx) override { return copy_through(ctx, 0); }
   bool aliases_input0() const override { return true; }
-  bool foldable() const override { return false; }
 };
 
 // Identity, StopGradient, Snapshot, PreventGradient and CheckNumerics: output 0 is input 0.
@@ -450,32 +448,26 @@ std::unique_ptr<Kernel> make_fill_like() {
 }  // namespace
 
 Status register_array_basic_ops(OpRegistry& registry) {
-  struct Entry {
-    const char* op;
-    KernelFactory factory;
-  };
-  const Entry entries[] = {
-      {"Const", make_kernel<ConstKernel>},
-      {"Placeholder", make_kernel<PlaceholderKernel>},
-      {"PlaceholderWithDefault", make_kernel<PlaceholderWithDefaultKernel>},
-      {"Identity", make_kernel<IdentityKernel>},
-      {"StopGradient", make_kernel<IdentityKernel>},
-      {"Snapshot", make_kernel<IdentityKernel>},
-      {"PreventGradient", make_kernel<IdentityKernel>},
-      {"CheckNumerics", make_kernel<IdentityKernel>},
-      {"IdentityN", make_kernel<IdentityNKernel>},
-      {"NoOp", make_kernel<NoOpKernel>},
-      {"Shape", make_kernel<ShapeKernel>},
-      {"ShapeN", make_kernel<ShapeKernel>},
-      {"Size", make_kernel<SizeKernel>},
-      {"Rank", make_kernel<RankKernel>},
-      {"ZerosLike", make_fill_like<false>},
-      {"OnesLike", make_fill_like<true>},
-      {"Fill", make_kernel<FillKernel>},
-      {"Range", make_kernel<RangeKernel>},
-  };
-  for (const Entry& e : entries) PBMEM_RETURN_IF_ERROR(registry.add(e.op, e.factory));
-  return ok_status();
+  return registry.add_all({
+      {"Const", op_record<ConstKernel>()},
+      {"Placeholder", op_record<PlaceholderKernel>().not_foldable()},
+      {"PlaceholderWithDefault", op_record<PlaceholderWithDefaultKernel>().not_foldable()},
+      {"Identity", op_record<IdentityKernel>()},
+      {"StopGradient", op_record<IdentityKernel>()},
+      {"Snapshot", op_record<IdentityKernel>()},
+      {"PreventGradient", op_record<IdentityKernel>()},
+      {"CheckNumerics", op_record<IdentityKernel>()},
+      {"IdentityN", op_record<IdentityNKernel>()},
+      {"NoOp", op_record<NoOpKernel>()},
+      {"Shape", op_record<ShapeKernel>()},
+      {"ShapeN", op_record<ShapeKernel>()},
+      {"Size", op_record<SizeKernel>()},
+      {"Rank", op_record<RankKernel>()},
+      {"ZerosLike", op_record(make_fill_like<false>)},
+      {"OnesLike", op_record(make_fill_like<true>)},
+      {"Fill", op_record<FillKernel>()},
+      {"Range", op_record<RangeKernel>()},
+  });
 }
 
 }  // namespace array_detail

@@ -186,7 +186,9 @@ class CastKernel : public Kernel {
 }  // namespace
 
 Status register_array_cast_ops(OpRegistry& registry) {
-  return registry.add("Cast", make_kernel<CastKernel>);
+  return registry.add_all({
+      {"Cast", op_record<CastKernel>()},
+  });
 }
 
 }  // namespace array_detail

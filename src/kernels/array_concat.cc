@@ -419,14 +419,15 @@ std::unique_ptr<Kernel> make_split() {
 }  // namespace
 
 Status register_array_concat_ops(OpRegistry& registry) {
-  PBMEM_RETURN_IF_ERROR(registry.add("ConcatV2", make_concat</*axis_first=*/false>));
-  PBMEM_RETURN_IF_ERROR(registry.add("Concat", make_concat</*axis_first=*/true>));
-  PBMEM_RETURN_IF_ERROR(registry.add("Pack", make_kernel<PackKernel>));
-  PBMEM_RETURN_IF_ERROR(registry.add("Unpack", make_kernel<UnpackKernel>));
-  PBMEM_RETURN_IF_ERROR(registry.add("Split", make_split</*sized=*/false>));
-  PBMEM_RETURN_IF_ERROR(registry.add("SplitV", make_split</*sized=*/true>));
-  PBMEM_RETURN_IF_ERROR(registry.add("Tile", make_kernel<TileKernel>));
-  return ok_status();
+  return registry.add_all({
+      {"ConcatV2", op_record(make_concat</*axis_first=*/false>)},
+      {"Concat", op_record(make_concat</*axis_first=*/true>)},
+      {"Pack", op_record<PackKernel>()},
+      {"Unpack", op_record<UnpackKernel>()},
+      {"Split", op_record(make_split</*sized=*/false>)},
+      {"SplitV", op_record(make_split</*sized=*/true>)},
+      {"Tile", op_record<TileKernel>()},
+  });
 }
 
 }  // namespace array_detail

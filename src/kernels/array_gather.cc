@@ -119,9 +119,10 @@ std::unique_ptr<Kernel> make_gather() {
 }  // namespace
 
 Status register_array_gather_ops(OpRegistry& registry) {
-  PBMEM_RETURN_IF_ERROR(registry.add("GatherV2", make_gather<true>));
-  PBMEM_RETURN_IF_ERROR(registry.add("Gather", make_gather<false>));
-  return ok_status();
+  return registry.add_all({
+      {"GatherV2", op_record(make_gather<true>)},
+      {"Gather", op_record(make_gather<false>)},
+  });
 }
 
 }  // namespace array_detail

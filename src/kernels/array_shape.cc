@@ -225,11 +225,12 @@ class TransposeKernel : public Kernel {
 }  // namespace
 
 Status register_array_shape_ops(OpRegistry& registry) {
-  PBMEM_RETURN_IF_ERROR(registry.add("Reshape", make_kernel<ReshapeKernel>));
-  PBMEM_RETURN_IF_ERROR(registry.add("Squeeze", make_kernel<SqueezeKernel>));
-  PBMEM_RETURN_IF_ERROR(registry.add("ExpandDims", make_kernel<ExpandDimsKernel>));
-  PBMEM_RETURN_IF_ERROR(registry.add("Transpose", make_kernel<TransposeKernel>));
-  return ok_status();
+  return registry.add_all({
+      {"Reshape", op_record<ReshapeKernel>()},
+      {"Squeeze", op_record<SqueezeKernel>()},
+      {"ExpandDims", op_record<ExpandDimsKernel>()},
+      {"Transpose", op_record<TransposeKernel>()},
+  });
 }
 
 }  // namespace array_detail

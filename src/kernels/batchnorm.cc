@@ -190,10 +190,11 @@ class FusedBatchNormV3Kernel : public FusedBatchNormKernel {
 }  // namespace
 
 Status register_batchnorm_ops(OpRegistry& registry) {
-  PBMEM_RETURN_IF_ERROR(registry.add("FusedBatchNorm", make_kernel<FusedBatchNormV1V2Kernel>));
-  PBMEM_RETURN_IF_ERROR(registry.add("FusedBatchNormV2", make_kernel<FusedBatchNormV1V2Kernel>));
-  PBMEM_RETURN_IF_ERROR(registry.add("FusedBatchNormV3", make_kernel<FusedBatchNormV3Kernel>));
-  return ok_status();
+  return registry.add_all({
+      {"FusedBatchNorm", op_record<FusedBatchNormV1V2Kernel>().in_place()},
+      {"FusedBatchNormV2", op_record<FusedBatchNormV1V2Kernel>().in_place()},
+      {"FusedBatchNormV3", op_record<FusedBatchNormV3Kernel>().in_place()},
+  });
 }
 
 }  // namespace pbmem

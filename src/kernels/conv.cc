@@ -529,13 +529,47 @@ class BiasAddKernel : public Kernel {
 
 }  // namespace
 
+constexpr int kFilterRank = 4;
+
+// Conv2D: each output element (N, OH, OW, Cout) sums KH * KW * Cin products of the filter
+// (KH, KW, Cin, Cout), input 1.
+double conv_multiply_adds(const Node& /*node*/, const TensorInfo& out,
+                          const std::vector<const TensorInfo*>& in) {
+  const Shape* f = known_shape(in.size() > 1 ? in[1] : nullptr);
+  if (f == nullptr || f->rank() != kFilterRank) return 0;
+  return element_count(out.shape) * static_cast<double>(f->dim(0)) *
+         static_cast<double>(f->dim(1)) * static_cast<double>(f->dim(2));
+}
+
+// Conv2DBackpropInput: the forward conv's product count, whose output is input 2 (out_backprop).
+double conv_backprop_input_multiply_adds(const Node& /*node*/, const TensorInfo& /*out*/,
+                                         const std::vector<const TensorInfo*>& in) {
+  const Shape* f = known_shape(in.size() > 1 ? in[1] : nullptr);
+  const Shape* out_backprop = known_shape(in.size() > 2 ? in[2] : nullptr);
+  if (f == nullptr || out_backprop == nullptr || f->rank() != kFilterRank) return 0;
+  return element_count(*out_backprop) * static_cast<double>(f->dim(0)) *
+         static_cast<double>(f->dim(1)) * static_cast<double>(f->dim(2));
+}
+
+// DepthwiseConv2dNative: KH * KW products per output element.
+double depthwise_multiply_adds(const Node& /*node*/, const TensorInfo& out,
+                               const std::vector<const TensorInfo*>& in) {
+  const Shape* f = known_shape(in.size() > 1 ? in[1] : nullptr);
+  if (f == nullptr || f->rank() != kFilterRank) return 0;
+  return element_count(out.shape) * static_cast<double>(f->dim(0)) *
+         static_cast<double>(f->dim(1));
+}
+
 Status register_nn_ops(OpRegistry& registry) {
-  PBMEM_RETURN_IF_ERROR(registry.add("Conv2D", make_kernel<Conv2DKernel>));
-  PBMEM_RETURN_IF_ERROR(registry.add("DepthwiseConv2dNative", make_kernel<DepthwiseConvKernel>));
-  PBMEM_RETURN_IF_ERROR(
-      registry.add("Conv2DBackpropInput", make_kernel<Conv2DBackpropInputKernel>));
-  PBMEM_RETURN_IF_ERROR(registry.add("BiasAdd", make_kernel<BiasAddKernel>));
-  PBMEM_RETURN_IF_ERROR(registry.add("BiasAddV1", make_kernel<BiasAddKernel>));
+  PBMEM_RETURN_IF_ERROR(registry.add_all({
+      {"Conv2D", op_record<Conv2DKernel>().fusion_producer().flops(conv_multiply_adds)},
+      {"DepthwiseConv2dNative",
+       op_record<DepthwiseConvKernel>().fusion_producer().flops(depthwise_multiply_adds)},
+      {"Conv2DBackpropInput",
+       op_record<Conv2DBackpropInputKernel>().flops(conv_backprop_input_multiply_adds)},
+      {"BiasAdd", op_record<BiasAddKernel>().in_place()},
+      {"BiasAddV1", op_record<BiasAddKernel>()},
+  }));
   PBMEM_RETURN_IF_ERROR(register_pool_ops(registry));
   PBMEM_RETURN_IF_ERROR(register_batchnorm_ops(registry));
   return ok_status();

@@ -427,38 +427,34 @@ class AddNKernel : public Kernel {
 }  // namespace
 
 Status register_elementwise_ops(OpRegistry& registry) {
-  struct Entry {
-    const char* op;
-    KernelFactory factory;
-  };
-  const Entry entries[] = {
-      {"Add", make_kernel<BinaryKernel<AddOp>>},
-      {"AddV2", make_kernel<BinaryKernel<AddOp>>},
-      {"Sub", make_kernel<BinaryKernel<SubOp>>},
-      {"Mul", make_kernel<BinaryKernel<MulOp>>},
-      {"RealDiv", make_kernel<BinaryKernel<DivOp>>},
-      {"Div", make_kernel<BinaryKernel<DivOp>>},
-      {"FloorDiv", make_kernel<BinaryKernel<FloorDivOp>>},
-      {"FloorMod", make_kernel<BinaryKernel<FloorModOp>>},
-      {"Maximum", make_kernel<BinaryKernel<MaximumOp>>},
-      {"Minimum", make_kernel<BinaryKernel<MinimumOp>>},
-      {"Pow", make_kernel<BinaryKernel<PowOp>>},
-      {"SquaredDifference", make_kernel<BinaryKernel<SquaredDifferenceOp>>},
-      {"DivNoNan", make_kernel<BinaryKernel<DivNoNanOp>>},
-      {"Greater", make_kernel<BinaryKernel<GreaterOp>>},
-      {"GreaterEqual", make_kernel<BinaryKernel<GreaterEqualOp>>},
-      {"Less", make_kernel<BinaryKernel<LessOp>>},
-      {"LessEqual", make_kernel<BinaryKernel<LessEqualOp>>},
-      {"Equal", make_kernel<BinaryKernel<EqualOp>>},
-      {"NotEqual", make_kernel<BinaryKernel<NotEqualOp>>},
-      {"LogicalAnd", make_kernel<BinaryKernel<LogicalAndOp>>},
-      {"LogicalOr", make_kernel<BinaryKernel<LogicalOrOp>>},
-      {"Select", make_kernel<SelectKernel<false>>},
-      {"SelectV2", make_kernel<SelectKernel<true>>},
-      {"AddN", make_kernel<AddNKernel>},
-  };
-  for (const Entry& entry : entries) PBMEM_RETURN_IF_ERROR(registry.add(entry.op, entry.factory));
-  return register_elementwise_unary_ops(registry);
+  PBMEM_RETURN_IF_ERROR(registry.add_all({
+      {"Add", op_record<BinaryKernel<AddOp>>().in_place()},
+      {"AddV2", op_record<BinaryKernel<AddOp>>().in_place()},
+      {"Sub", op_record<BinaryKernel<SubOp>>().in_place()},
+      {"Mul", op_record<BinaryKernel<MulOp>>().in_place()},
+      {"RealDiv", op_record<BinaryKernel<DivOp>>().in_place()},
+      {"Div", op_record<BinaryKernel<DivOp>>()},
+      {"FloorDiv", op_record<BinaryKernel<FloorDivOp>>()},
+      {"FloorMod", op_record<BinaryKernel<FloorModOp>>()},
+      {"Maximum", op_record<BinaryKernel<MaximumOp>>().in_place()},
+      {"Minimum", op_record<BinaryKernel<MinimumOp>>().in_place()},
+      {"Pow", op_record<BinaryKernel<PowOp>>()},
+      {"SquaredDifference", op_record<BinaryKernel<SquaredDifferenceOp>>().in_place()},
+      {"DivNoNan", op_record<BinaryKernel<DivNoNanOp>>()},
+      {"Greater", op_record<BinaryKernel<GreaterOp>>()},
+      {"GreaterEqual", op_record<BinaryKernel<GreaterEqualOp>>()},
+      {"Less", op_record<BinaryKernel<LessOp>>()},
+      {"LessEqual", op_record<BinaryKernel<LessEqualOp>>()},
+      {"Equal", op_record<BinaryKernel<EqualOp>>()},
+      {"NotEqual", op_record<BinaryKernel<NotEqualOp>>()},
+      {"LogicalAnd", op_record<BinaryKernel<LogicalAndOp>>()},
+      {"LogicalOr", op_record<BinaryKernel<LogicalOrOp>>()},
+      {"Select", op_record<SelectKernel<false>>()},
+      {"SelectV2", op_record<SelectKernel<true>>()},
+      {"AddN", op_record<AddNKernel>()},
+  }));
+  PBMEM_RETURN_IF_ERROR(register_elementwise_unary_ops(registry));
+  return ok_status();
 }
 
 }  // namespace pbmem

@@ -87,27 +87,21 @@ struct LogicalNotOp : UnaryDefaults {
 }  // namespace
 
 Status register_elementwise_unary_ops(OpRegistry& registry) {
-  struct Entry {
-    const char* op;
-    KernelFactory factory;
-  };
-  const Entry entries[] = {
-      {"Rsqrt", make_kernel<UnaryKernel<RsqrtOp>>},
-      {"Sqrt", make_kernel<UnaryKernel<SqrtOp>>},
-      {"Square", make_kernel<UnaryKernel<SquareOp>>},
-      {"Exp", make_kernel<UnaryKernel<ExpOp>>},
-      {"Log", make_kernel<UnaryKernel<LogOp>>},
-      {"Neg", make_kernel<UnaryKernel<NegOp>>},
-      {"Abs", make_kernel<UnaryKernel<AbsOp>>},
-      {"Floor", make_kernel<UnaryKernel<FloorOp>>},
-      {"Ceil", make_kernel<UnaryKernel<CeilOp>>},
-      {"Round", make_kernel<UnaryKernel<RoundOp>>},
-      {"Reciprocal", make_kernel<UnaryKernel<ReciprocalOp>>},
-      {"Sign", make_kernel<UnaryKernel<SignOp>>},
-      {"LogicalNot", make_kernel<UnaryKernel<LogicalNotOp>>},
-  };
-  for (const Entry& entry : entries) PBMEM_RETURN_IF_ERROR(registry.add(entry.op, entry.factory));
-  return ok_status();
+  return registry.add_all({
+      {"Rsqrt", op_record<UnaryKernel<RsqrtOp>>().in_place()},
+      {"Sqrt", op_record<UnaryKernel<SqrtOp>>().in_place()},
+      {"Square", op_record<UnaryKernel<SquareOp>>().in_place()},
+      {"Exp", op_record<UnaryKernel<ExpOp>>().in_place()},
+      {"Log", op_record<UnaryKernel<LogOp>>().in_place()},
+      {"Neg", op_record<UnaryKernel<NegOp>>().in_place()},
+      {"Abs", op_record<UnaryKernel<AbsOp>>().in_place()},
+      {"Floor", op_record<UnaryKernel<FloorOp>>()},
+      {"Ceil", op_record<UnaryKernel<CeilOp>>()},
+      {"Round", op_record<UnaryKernel<RoundOp>>()},
+      {"Reciprocal", op_record<UnaryKernel<ReciprocalOp>>()},
+      {"Sign", op_record<UnaryKernel<SignOp>>()},
+      {"LogicalNot", op_record<UnaryKernel<LogicalNotOp>>()},
+  });
 }
 
 }  // namespace pbmem

@@ -11,8 +11,9 @@
 //             reorders weights once, and states its scratch needs. Never called on a hot path.
 //   run()     computes into preallocated outputs. Never allocates.
 //
-// Adding an op: one kernel file (or a section in its family file), one registry line in the
-// family's register_*_ops() function, one TF conformance test.
+// Adding an op: one kernel file (or a section in its family file), one OpRecord line in the
+// family's register_*_ops() function (the kernel and every fact the runtime needs about the op),
+// one TF conformance test.
 #pragma once
 
 #include <cstddef>
@@ -171,6 +172,8 @@ class RunContext {
   size_t scratch_bytes_;
 };
 
+struct OpRecord;
+
 class Kernel {
  public:
   virtual ~Kernel() = default;
@@ -208,8 +211,14 @@ class Kernel {
   // The session's weights mode, set once before fusion and prepare (only conv/matmul use it).
   virtual void set_weights_mode(WeightsMode /*mode*/) {}
   // May the runtime evaluate this node at prepare time when all its inputs are constant?
-  // False for Placeholder and for ops whose value depends on when they run (memory stats).
-  virtual bool foldable() const { return true; }
+  // The op's record says (OpRecord::foldable); a node fused into its producer never folds.
+  bool foldable() const;
+  // The record this kernel was made from (OpRecord::make), or nullptr for a bare kernel.
+  const OpRecord* op_record() const { return record_; }
+
+ private:
+  friend struct OpRecord;
+  const OpRecord* record_ = nullptr;
 };
 
 // The input whose bytes output `port` of a node with `num_outputs` outputs is, or -1: input i
@@ -226,24 +235,109 @@ inline bool is_view_node(const Kernel& kernel, size_t num_outputs) {
 
 using KernelFactory = std::unique_ptr<Kernel> (*)();
 
+// Elements of a fully known shape, as a double (FLOP counts of large models overflow nothing).
+inline double element_count(const Shape& shape) {
+  double n = 1;
+  for (int i = 0; i < shape.rank(); ++i) n *= static_cast<double>(shape.dim(i));
+  return n;
+}
+
+// The shape of an input for a FLOP count, or nullptr when it is absent or not fully known.
+inline const Shape* known_shape(const TensorInfo* info) {
+  return info != nullptr && info->shape.fully_defined() ? &info->shape : nullptr;
+}
+
+// Multiply-adds of one node, from its first output's and its inputs' inferred shapes (0 when
+// one it needs is unknown): Session::flops, for GFLOP/s.
+using MultiplyAddsFn = double (*)(const Node& node, const TensorInfo& output,
+                                  const std::vector<const TensorInfo*>& inputs);
+
+// Everything the runtime knows of an op type, made at its registration, as tflite-micro's
+// TFLMRegistration and XNNPACK's node-type table keep it: the kernel, and the facts that the
+// planner, the fusion pass, the scheduler and the FLOP count read. No list of op names lives
+// anywhere else. Built by chaining: op_record<ReluKernel>().in_place().activation(kRelu).
+struct OpRecord {
+  KernelFactory factory = nullptr;
+  // Output 0 may take input 0's buffer: the kernel reads element i of input 0 before it writes
+  // element i of output 0 (the planner shares the buffer when input 0 dies here).
+  bool runs_in_place = false;
+  // May be evaluated at prepare when all its inputs are constant; false when its value depends
+  // on when it runs (Placeholder, memory stats).
+  bool is_foldable = true;
+  // Reads the allocator at its place in the file's order: the memory-aware scheduler then keeps
+  // that order (MaxBytesInUse and friends).
+  bool pins_order = false;
+  // A conv/matmul whose output the fusion pass may give an epilogue (scale, shift, residual,
+  // activations).
+  bool is_fusion_producer = false;
+  // The activation a producer can apply in place of a node of this op (fusion).
+  std::optional<ActivationKind> fusable_activation;
+  MultiplyAddsFn multiply_adds = nullptr;  // null: memory-bound, left out of the FLOP count
+
+  std::unique_ptr<Kernel> make() const {
+    std::unique_ptr<Kernel> kernel = factory();
+    kernel->record_ = this;
+    return kernel;
+  }
+
+  OpRecord in_place() const { return with(&OpRecord::runs_in_place, true); }
+  OpRecord not_foldable() const { return with(&OpRecord::is_foldable, false); }
+  OpRecord pins_schedule() const { return with(&OpRecord::pins_order, true); }
+  OpRecord fusion_producer() const { return with(&OpRecord::is_fusion_producer, true); }
+  OpRecord activation(ActivationKind kind) const {
+    return with(&OpRecord::fusable_activation, std::optional<ActivationKind>(kind));
+  }
+  OpRecord flops(MultiplyAddsFn fn) const { return with(&OpRecord::multiply_adds, fn); }
+
+ private:
+  template <typename T>
+  OpRecord with(T OpRecord::*field, T value) const {
+    OpRecord copy = *this;
+    copy.*field = value;
+    return copy;
+  }
+};
+
+// A registry line: TF's op string and its record.
+struct OpDef {
+  const char* op;
+  OpRecord record;
+};
+
+// The record of an op whose kernel is K, with every fact at its default.
+template <typename K>
+OpRecord op_record() {
+  OpRecord record;
+  record.factory = [] { return std::unique_ptr<Kernel>(std::make_unique<K>()); };
+  return record;
+}
+
+// The record of an op whose kernels `factory` makes (one that picks a kernel class by attrs).
+inline OpRecord op_record(KernelFactory factory) {
+  OpRecord record;
+  record.factory = factory;
+  return record;
+}
+
+inline bool Kernel::foldable() const {
+  return (record_ == nullptr || record_->is_foldable) && !fused_away();
+}
+
 // Keyed by TF's op string. Registering the same op twice is an error.
 class OpRegistry {
  public:
-  Status add(std::string_view op, KernelFactory factory);
-  KernelFactory find(std::string_view op) const;
+  Status add(std::string_view op, OpRecord record);
+  // Every line of a family (the one style every register_*_ops() function uses).
+  Status add_all(const std::vector<OpDef>& defs);
+  // The op's record, or nullptr. Records stay where they are for the registry's lifetime.
+  const OpRecord* find(std::string_view op) const;
   std::vector<std::string> ops() const;  // sorted
   // All ops of every family (registry.cc).
   static const OpRegistry& global();
 
  private:
-  std::map<std::string, KernelFactory, std::less<>> factories_;
+  std::map<std::string, OpRecord, std::less<>> records_;
 };
-
-// Helper for registry lines: make_kernel<ReluKernel>.
-template <typename K>
-std::unique_ptr<Kernel> make_kernel() {
-  return std::make_unique<K>();
-}
 
 // Per-family registration (one function per kernel file family). Each returns the first
 // duplicate-registration error, if any.

@@ -285,12 +285,27 @@ class BatchMatMulV2Kernel : public MatMulKernel {
 
 }  // namespace
 
+// Each output element of [..., M, N] sums K products; K is the dim of input 0 that is not M.
+double matmul_multiply_adds(const Node& node, const TensorInfo& out,
+                            const std::vector<const TensorInfo*>& in) {
+  const Shape* a = known_shape(in.empty() ? nullptr : in[0]);
+  if (a == nullptr || a->rank() < 2) return 0;
+  bool transposed = false;
+  for (const char* key : {"transpose_a", "adj_x"}) {
+    const AttrValue* attr = node.attr(key);
+    if (attr != nullptr && attr->kind == AttrValue::Kind::kB) transposed |= attr->b;
+  }
+  const double k = static_cast<double>(a->dim(transposed ? a->rank() - 2 : a->rank() - 1));
+  return element_count(out.shape) * k;
+}
+
 Status register_matmul_ops(OpRegistry& registry) {
-  PBMEM_RETURN_IF_ERROR(registry.add("MatMul", make_kernel<PlainMatMulKernel>));
-  PBMEM_RETURN_IF_ERROR(registry.add("BatchMatMul", make_kernel<BatchMatMulKernel>));
-  PBMEM_RETURN_IF_ERROR(registry.add("BatchMatMulV2", make_kernel<BatchMatMulV2Kernel>));
-  PBMEM_RETURN_IF_ERROR(registry.add("BatchMatMulV3", make_kernel<BatchMatMulV2Kernel>));
-  return ok_status();
+  return registry.add_all({
+      {"MatMul", op_record<PlainMatMulKernel>().fusion_producer().flops(matmul_multiply_adds)},
+      {"BatchMatMul", op_record<BatchMatMulKernel>().flops(matmul_multiply_adds)},
+      {"BatchMatMulV2", op_record<BatchMatMulV2Kernel>().flops(matmul_multiply_adds)},
+      {"BatchMatMulV3", op_record<BatchMatMulV2Kernel>().flops(matmul_multiply_adds)},
+  });
 }
 
 }  // namespace pbmem

@@ -19,7 +19,6 @@ class MemoryStatKernel : public Kernel {
     ctx.set_output(0, DType::kInt64, Shape());
     return ok_status();
   }
-  bool foldable() const override { return false; }
   Status run(RunContext& ctx) override {
     const MemoryAccount* account = ctx.memory_account();
     if (account == nullptr) return ctx.error("needs the session's allocator, which is not available here");
@@ -38,10 +37,11 @@ class MemoryStatKernel : public Kernel {
 }  // namespace
 
 Status register_memory_stats_ops(OpRegistry& registry) {
-  PBMEM_RETURN_IF_ERROR(registry.add("MaxBytesInUse", make_kernel<MemoryStatKernel<MemoryStat::kMaxBytesInUse>>));
-  PBMEM_RETURN_IF_ERROR(registry.add("BytesInUse", make_kernel<MemoryStatKernel<MemoryStat::kBytesInUse>>));
-  PBMEM_RETURN_IF_ERROR(registry.add("BytesLimit", make_kernel<MemoryStatKernel<MemoryStat::kBytesLimit>>));
-  return ok_status();
+  return registry.add_all({
+      {"MaxBytesInUse", op_record<MemoryStatKernel<MemoryStat::kMaxBytesInUse>>().not_foldable().pins_schedule()},
+      {"BytesInUse", op_record<MemoryStatKernel<MemoryStat::kBytesInUse>>().not_foldable().pins_schedule()},
+      {"BytesLimit", op_record<MemoryStatKernel<MemoryStat::kBytesLimit>>().not_foldable().pins_schedule()},
+  });
 }
 
 }  // namespace pbmem

@@ -164,10 +164,11 @@ class AvgPoolKernel : public PoolKernel {
 }  // namespace
 
 Status register_pool_ops(OpRegistry& registry) {
-  PBMEM_RETURN_IF_ERROR(registry.add("MaxPool", make_kernel<MaxPoolKernel>));
-  PBMEM_RETURN_IF_ERROR(registry.add("MaxPoolV2", make_kernel<MaxPoolV2Kernel>));
-  PBMEM_RETURN_IF_ERROR(registry.add("AvgPool", make_kernel<AvgPoolKernel>));
-  return ok_status();
+  return registry.add_all({
+      {"MaxPool", op_record<MaxPoolKernel>()},
+      {"MaxPoolV2", op_record<MaxPoolV2Kernel>()},
+      {"AvgPool", op_record<AvgPoolKernel>()},
+  });
 }
 
 }  // namespace pbmem

@@ -248,21 +248,17 @@ class ReduceKernel : public Kernel {
 }  // namespace
 
 Status register_reduce_ops(OpRegistry& registry) {
-  struct Entry {
-    const char* op;
-    KernelFactory factory;
-  };
-  const Entry entries[] = {
-      {"Sum", make_kernel<ReduceKernel<SumReducer, kTypesNumeric>>},
-      {"Mean", make_kernel<ReduceKernel<MeanReducer, kTypesNumeric>>},
-      {"Max", make_kernel<ReduceKernel<MaxReducer, kTypesNumeric>>},
-      {"Min", make_kernel<ReduceKernel<MinReducer, kTypesNumeric>>},
-      {"Prod", make_kernel<ReduceKernel<ProdReducer, kTypesNumeric>>},
-      {"All", make_kernel<ReduceKernel<AllReducer, kTypeBool>>},
-      {"Any", make_kernel<ReduceKernel<AnyReducer, kTypeBool>>},
-  };
-  for (const Entry& entry : entries) PBMEM_RETURN_IF_ERROR(registry.add(entry.op, entry.factory));
-  return register_arg_reduce_ops(registry);
+  PBMEM_RETURN_IF_ERROR(registry.add_all({
+      {"Sum", op_record<ReduceKernel<SumReducer, kTypesNumeric>>()},
+      {"Mean", op_record<ReduceKernel<MeanReducer, kTypesNumeric>>()},
+      {"Max", op_record<ReduceKernel<MaxReducer, kTypesNumeric>>()},
+      {"Min", op_record<ReduceKernel<MinReducer, kTypesNumeric>>()},
+      {"Prod", op_record<ReduceKernel<ProdReducer, kTypesNumeric>>()},
+      {"All", op_record<ReduceKernel<AllReducer, kTypeBool>>()},
+      {"Any", op_record<ReduceKernel<AnyReducer, kTypeBool>>()},
+  }));
+  PBMEM_RETURN_IF_ERROR(register_arg_reduce_ops(registry));
+  return ok_status();
 }
 
 }  // namespace pbmem

@@ -5,21 +5,27 @@
 
 namespace pbmem {
 
-Status OpRegistry::add(std::string_view op, KernelFactory factory) {
-  auto [it, inserted] = factories_.emplace(std::string(op), factory);
+Status OpRegistry::add(std::string_view op, OpRecord record) {
+  if (record.factory == nullptr) return internal_error("op '", op, "' is registered without a kernel");
+  auto [it, inserted] = records_.emplace(std::string(op), record);
   if (!inserted) return internal_error("op '", op, "' is registered twice");
   return ok_status();
 }
 
-KernelFactory OpRegistry::find(std::string_view op) const {
-  auto it = factories_.find(op);
-  return it == factories_.end() ? nullptr : it->second;
+Status OpRegistry::add_all(const std::vector<OpDef>& defs) {
+  for (const OpDef& def : defs) PBMEM_RETURN_IF_ERROR(add(def.op, def.record));
+  return ok_status();
+}
+
+const OpRecord* OpRegistry::find(std::string_view op) const {
+  auto it = records_.find(op);
+  return it == records_.end() ? nullptr : &it->second;
 }
 
 std::vector<std::string> OpRegistry::ops() const {
   std::vector<std::string> names;
-  names.reserve(factories_.size());
-  for (const auto& [name, factory] : factories_) names.push_back(name);
+  names.reserve(records_.size());
+  for (const auto& [name, record] : records_) names.push_back(name);
   return names;
 }
 

@@ -249,9 +249,10 @@ std::unique_ptr<Kernel> make_resize() {
 }  // namespace array_detail
 
 Status register_image_ops(OpRegistry& registry) {
-  PBMEM_RETURN_IF_ERROR(registry.add("ResizeBilinear", array_detail::make_resize<true>));
-  PBMEM_RETURN_IF_ERROR(registry.add("ResizeNearestNeighbor", array_detail::make_resize<false>));
-  return ok_status();
+  return registry.add_all({
+      {"ResizeBilinear", op_record(array_detail::make_resize<true>)},
+      {"ResizeNearestNeighbor", op_record(array_detail::make_resize<false>)},
+  });
 }
 
 }  // namespace pbmem

@@ -171,10 +171,12 @@ std::unique_ptr<Kernel> make_mirror_pad() { return std::make_unique<PadKernel>(P
 }  // namespace array_detail
 
 Status register_slice_ops(OpRegistry& registry) {
+  PBMEM_RETURN_IF_ERROR(registry.add_all({
+      {"Pad", op_record(array_detail::make_pad)},
+      {"PadV2", op_record(array_detail::make_pad_v2)},
+      {"MirrorPad", op_record(array_detail::make_mirror_pad)},
+  }));
   PBMEM_RETURN_IF_ERROR(array_detail::register_strided_slice_ops(registry));
-  PBMEM_RETURN_IF_ERROR(registry.add("Pad", array_detail::make_pad));
-  PBMEM_RETURN_IF_ERROR(registry.add("PadV2", array_detail::make_pad_v2));
-  PBMEM_RETURN_IF_ERROR(registry.add("MirrorPad", array_detail::make_mirror_pad));
   return ok_status();
 }
 

@@ -321,9 +321,10 @@ class SliceKernel : public SliceKernelBase {
 }  // namespace
 
 Status register_strided_slice_ops(OpRegistry& registry) {
-  PBMEM_RETURN_IF_ERROR(registry.add("StridedSlice", make_kernel<StridedSliceKernel>));
-  PBMEM_RETURN_IF_ERROR(registry.add("Slice", make_kernel<SliceKernel>));
-  return ok_status();
+  return registry.add_all({
+      {"StridedSlice", op_record<StridedSliceKernel>()},
+      {"Slice", op_record<SliceKernel>()},
+  });
 }
 
 }  // namespace array_detail

@@ -30,7 +30,6 @@ class FusedAwayKernel : public Kernel {
   int aliased_input() const override { return aliased_; }
   bool fused_away() const override { return true; }
   bool needs_input_at_run(int input) const override { return input == aliased_ || keep_inputs_; }
-  bool foldable() const override { return false; }
 
  private:
   std::unique_ptr<Kernel> original_;
@@ -38,25 +37,23 @@ class FusedAwayKernel : public Kernel {
   bool keep_inputs_;
 };
 
-bool is_producer_op(const std::string& op) {
-  return op == "Conv2D" || op == "DepthwiseConv2dNative" || op == "MatMul";
+bool is_fusion_producer(const OpRecord* record) {
+  return record != nullptr && record->is_fusion_producer;
 }
 
-std::optional<ActivationKind> activation_of(const Node& node, float* alpha) {
+// The activation a producer may apply in place of `node` (its op record says which), with its
+// parameter (LeakyRelu's alpha).
+std::optional<ActivationKind> activation_of(const Node& node, const OpRecord* record,
+                                            float* alpha) {
   *alpha = 0.0f;
-  if (node.op == "Relu") return ActivationKind::kRelu;
-  if (node.op == "Relu6") return ActivationKind::kRelu6;
-  if (node.op == "Elu") return ActivationKind::kElu;
-  if (node.op == "Sigmoid") return ActivationKind::kSigmoid;
-  if (node.op == "Tanh") return ActivationKind::kTanh;
-  if (node.op == "LeakyRelu") {
+  if (record == nullptr || !record->fusable_activation) return std::nullopt;
+  if (*record->fusable_activation == ActivationKind::kLeakyRelu) {
     constexpr float kTfDefaultAlpha = 0.2f;
     Result<float> a = node.attr_float_or("alpha", kTfDefaultAlpha);
     if (!a.ok()) return std::nullopt;
     *alpha = *a;
-    return ActivationKind::kLeakyRelu;
   }
-  return std::nullopt;
+  return record->fusable_activation;
 }
 
 bool same_shape(const Shape& a, const Shape& b) {
@@ -179,7 +176,8 @@ class ChainBuilder {
     if (chain_input < 0) return std::nullopt;
     Epilogue candidate = current();
     float alpha = 0.0f;
-    if (std::optional<ActivationKind> kind = activation_of(node, &alpha)) {
+    if (std::optional<ActivationKind> kind =
+            activation_of(node, model_.op_record(index_of(node)), &alpha)) {
       if (node.inputs.size() != 1) return std::nullopt;
       candidate.activations.push_back(Activation{*kind, alpha});
       if (!producer_.accepts_epilogue(candidate)) return std::nullopt;
@@ -504,7 +502,9 @@ FusionStats fuse_epilogues(const Model& model, const std::vector<int>& schedule,
   for (int producer : schedule) {
     const Node& node = graph.node(producer);
     Kernel* kernel = (*kernels)[static_cast<size_t>(producer)].get();
-    if (kernel == nullptr || !is_producer_op(node.op) || node.inputs.empty()) continue;
+    if (kernel == nullptr || !is_fusion_producer(model.op_record(producer)) || node.inputs.empty()) {
+      continue;
+    }
     const TensorRef& data = node.inputs[0];
     const auto& outs = infos[static_cast<size_t>(producer)];
     // A constant data input would fold the producer at prepare: leave it whole.

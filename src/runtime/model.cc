@@ -19,12 +19,12 @@ std::string output_name(const Node& node, int port) {
 
 // "Foo (node 'a', node 'b'), Bar (node 'c')", grouped by op type in first-seen order.
 std::vector<std::string> describe_unsupported(const Graph& graph,
-                                              const std::vector<KernelFactory>& factories) {
+                                              const std::vector<const OpRecord*>& records) {
   constexpr size_t kMaxNodesNamed = 5;
   std::vector<std::string> order;
   std::map<std::string, std::vector<std::string>> nodes_by_op;
   for (int i = 0; i < graph.num_nodes(); ++i) {
-    if (factories[static_cast<size_t>(i)] != nullptr) continue;
+    if (records[static_cast<size_t>(i)] != nullptr) continue;
     const Node& node = graph.node(i);
     auto& names = nodes_by_op[node.op];
     if (names.empty()) order.push_back(node.op);
@@ -69,14 +69,14 @@ Result<std::shared_ptr<Model>> Model::from_bytes(std::string bytes, const Option
 
 Status Model::initialise(const Options& options) {
   const OpRegistry& registry = OpRegistry::global();
-  factories_.resize(static_cast<size_t>(graph_.num_nodes()));
+  records_.resize(static_cast<size_t>(graph_.num_nodes()));
   for (int i = 0; i < graph_.num_nodes(); ++i) {
-    factories_[static_cast<size_t>(i)] = registry.find(graph_.node(i).op);
-    if (factories_[static_cast<size_t>(i)] == nullptr && options.extra_ops != nullptr) {
-      factories_[static_cast<size_t>(i)] = options.extra_ops->find(graph_.node(i).op);
+    records_[static_cast<size_t>(i)] = registry.find(graph_.node(i).op);
+    if (records_[static_cast<size_t>(i)] == nullptr && options.extra_ops != nullptr) {
+      records_[static_cast<size_t>(i)] = options.extra_ops->find(graph_.node(i).op);
     }
   }
-  unsupported_ = describe_unsupported(graph_, factories_);
+  unsupported_ = describe_unsupported(graph_, records_);
   if (options.require_supported_ops && !unsupported_.empty()) {
     std::string list;
     for (const std::string& line : unsupported_) list += "\n  " + line;
@@ -89,16 +89,16 @@ Status Model::initialise(const Options& options) {
   InferParams params;
   for (int index : order) {
     const Node& node = graph_.node(index);
-    KernelFactory factory = factories_[static_cast<size_t>(index)];
+    const OpRecord* record = records_[static_cast<size_t>(index)];
     std::vector<TensorInfo>& outputs = infos_[static_cast<size_t>(index)];
-    if (factory == nullptr) continue;  // unknown outputs; only reachable when not required
+    if (record == nullptr) continue;  // unknown outputs; only reachable when not required
     auto inputs = gather_inputs(node, infos_);
     Status status = inputs.status();
     if (status.ok()) {
       bool inputs_known = true;
       for (const TensorInfo* in : *inputs) inputs_known &= in->dtype != DType::kInvalid;
       if (!inputs_known && !options.require_supported_ops) continue;
-      std::unique_ptr<Kernel> kernel = factory();
+      std::unique_ptr<Kernel> kernel = record->make();
       status = infer_node(*kernel, node, *inputs, params, &outputs);
     }
     if (!status.ok()) {

@@ -69,8 +69,9 @@ class Model {
   ModelSummary summary() const;
   // Load-time (partial) info of every node output: infos()[node][port].
   const std::vector<std::vector<TensorInfo>>& infos() const { return infos_; }
-  // Kernel factory per node (nullptr for unsupported ops).
-  KernelFactory factory(int node) const { return factories_[static_cast<size_t>(node)]; }
+  // The op record per node (nullptr for unsupported ops): its kernel and the op's facts. The
+  // registry that holds it (the global one, or Options::extra_ops) outlives the model.
+  const OpRecord* op_record(int node) const { return records_[static_cast<size_t>(node)]; }
 
   Model(Graph graph, std::string path);
   ~Model();
@@ -83,7 +84,7 @@ class Model {
   std::vector<TensorSpec> inputs_;
   std::vector<TensorSpec> outputs_;
   std::vector<std::vector<TensorInfo>> infos_;
-  std::vector<KernelFactory> factories_;
+  std::vector<const OpRecord*> records_;
   std::vector<std::string> unsupported_;  // "OpType (node 'a', node 'b')"
 };
 

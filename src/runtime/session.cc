@@ -80,7 +80,7 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> mo
     auto ref = graph.resolve(name);
     if (!ref.ok()) return ref.status().with_context("output '" + name + "'");
     const auto& outs = model->infos()[static_cast<size_t>(ref->node)];
-    if (ref->port >= static_cast<int>(outs.size()) && model->factory(ref->node) != nullptr) {
+    if (ref->port >= static_cast<int>(outs.size()) && model->op_record(ref->node) != nullptr) {
       return not_found("output '", name, "': node '", graph.node(ref->node).name, "' has ",
                        outs.size(), " outputs");
     }
@@ -91,7 +91,7 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> mo
 
   std::vector<std::string> missing;
   for (int index : s.schedule) {
-    if (model->factory(index) == nullptr) missing.push_back(graph.node(index).describe());
+    if (model->op_record(index) == nullptr) missing.push_back(graph.node(index).describe());
   }
   if (!missing.empty()) {
     std::string list;
@@ -118,7 +118,7 @@ void Session::Impl::create_kernels() {
   kernels.clear();
   kernels.resize(static_cast<size_t>(model->graph().num_nodes()));
   for (int index : schedule) {
-    kernels[static_cast<size_t>(index)] = model->factory(index)();
+    kernels[static_cast<size_t>(index)] = model->op_record(index)->make();
     kernels[static_cast<size_t>(index)]->set_weights_mode(options.weights);
   }
   fusion = options.fuse ? fuse_epilogues(*model, schedule, output_refs, options.weights, &kernels) : FusionStats();

@@ -23,15 +23,10 @@ namespace pbmem {
 
 namespace {
 
-// Ops whose kernels read element i of the in-place input before writing element i of output 0.
-bool can_run_in_place(const std::string& op) {
-  static const std::unordered_set<std::string> kInPlaceOps = {
-      "Relu",    "Relu6",   "Elu",     "Selu",    "LeakyRelu", "Sigmoid", "Tanh",
-      "BiasAdd", "Add",     "AddV2",   "Sub",     "Mul",       "RealDiv", "Maximum",
-      "Minimum", "SquaredDifference",  "Rsqrt",   "Sqrt",      "Square",  "Exp",
-      "Log",     "Neg",     "Abs",     "Erf",     "FusedBatchNorm", "FusedBatchNormV2",
-      "FusedBatchNormV3"};
-  return kInPlaceOps.count(op) > 0;
+// Kernels that read element i of an input before writing element i of output 0 (OpRecord).
+bool can_run_in_place(const Kernel& kernel) {
+  const OpRecord* record = kernel.op_record();
+  return record != nullptr && record->runs_in_place;
 }
 
 int64_t aligned(int64_t bytes) {
@@ -302,8 +297,8 @@ Status Session::Impl::plan_memory(const std::vector<int>& run_nodes_in, PrepareM
     // Memory-stats ops report the allocator at their place in the schedule: keep file order.
     bool has_stat_ops = false;
     for (int index : run_nodes_in) {
-      const std::string& op = graph.node(index).op;
-      has_stat_ops |= op == "MaxBytesInUse" || op == "BytesInUse" || op == "BytesLimit";
+      const OpRecord* record = model->op_record(index);
+      has_stat_ops |= record != nullptr && record->pins_order;
     }
     report.default_order_lower_bound_bytes = simulate_peak(problem, problem.default_order);
     report.scheduled_order_lower_bound_bytes = report.default_order_lower_bound_bytes;
@@ -376,7 +371,9 @@ Status Session::Impl::plan_memory(const std::vector<int>& run_nodes_in, PrepareM
       }
       continue;
     }
-    if (!options.in_place || ids.empty() || ids[0] < 0 || !can_run_in_place(node.op)) continue;
+    if (!options.in_place || ids.empty() || ids[0] < 0 || !can_run_in_place(*kernels[static_cast<size_t>(index)])) {
+      continue;
+    }
     const int out = ids[0];
     if (output_root[static_cast<size_t>(out)]) continue;
     const TensorInfo& out_info = infos[static_cast<size_t>(index)][0];
