@@ -9,7 +9,11 @@ Graphs are cached under PBMEM_TEST_CACHE (default tests/.graph_cache), keyed by 
 import hashlib
 import os
 
-import numpy as np
+# TF's reference kernels are the oracle, not oneDNN's (whose rounding differs); this must be set
+# before TensorFlow is first imported.
+os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
+
+import numpy as np  # noqa: E402
 
 TOL = 1e-4
 CACHE_DIR = os.environ.get(
