@@ -15,8 +15,6 @@ Status check_output_count(const InferContext& ctx, const char* attr, int64_t n) 
   return ok_status();
 }
 
-Shape unknown_dims(int rank) { return Shape(std::vector<int64_t>(static_cast<size_t>(rank), kUnknownDim)); }
-
 // Copy between a whole tensor and one piece of it: the piece has the whole's dims except along
 // `axis`, where it covers [offset, offset + piece[axis]).
 CopyPlan piece_plan(const std::vector<int64_t>& whole, const std::vector<int64_t>& piece, int axis,

@@ -113,6 +113,16 @@ int64_t dims_product(const std::vector<int64_t>& dims, int begin, int end) {
   return n;
 }
 
+Shape unknown_dims(int64_t rank) {
+  if (rank < 0) return Shape::unknown_rank();
+  return Shape(std::vector<int64_t>(static_cast<size_t>(rank), kUnknownDim));
+}
+
+int64_t vector_length(const InferContext& ctx, int index) {
+  const Shape& s = ctx.input_shape(index);
+  return s.known_rank() && s.rank() == 1 ? s.dim(0) : -1;
+}
+
 bool merge_dim(int64_t a, int64_t b, int64_t* out) {
   if (a == kUnknownDim) {
     *out = b;

@@ -27,6 +27,8 @@ Result<std::vector<int64_t>> read_int_input(const Node& node, const Tensor& t, i
                                             const char* name);
 // Reads an int32/int64 input that must be a scalar (or, as TF accepts, a 1-element vector).
 Result<int64_t> read_int_scalar(const Node& node, const Tensor& t, int index, const char* name);
+// Element i of an int32/int64 tensor (the caller checked the dtype); allocation-free for run().
+int64_t int_element(const Tensor& t, int64_t i);
 // Checks an input's dtype is int32 or int64.
 Status expect_index_dtype(const InferContext& ctx, int index, const char* name);
 // Checks that an input, when its rank is known, has the given rank.
@@ -48,6 +50,11 @@ std::vector<int64_t> row_major_strides(const std::vector<int64_t>& dims);
 
 // Product of dims[begin, end) of a concrete shape (no overflow check: the shape was validated).
 int64_t dims_product(const std::vector<int64_t>& dims, int begin, int end);
+
+// Partial shape with `rank` unknown dims, or unknown rank when rank < 0.
+Shape unknown_dims(int64_t rank);
+// Length of a 1-D input from its static shape, or -1 when unknown.
+int64_t vector_length(const InferContext& ctx, int index);
 
 // Merges two partial dims that must agree; false when both are known and differ.
 bool merge_dim(int64_t a, int64_t b, int64_t* out);
@@ -103,6 +110,7 @@ Status register_array_concat_ops(OpRegistry& registry);   // array_concat.cc
 Status register_array_gather_ops(OpRegistry& registry);   // array_gather.cc
 Status register_array_cast_ops(OpRegistry& registry);     // array_cast.cc
 Status register_strided_slice_ops(OpRegistry& registry);  // strided_slice.cc
+Status register_array_broadcast_ops(OpRegistry& registry);  // array_broadcast.cc
 
 }  // namespace array_detail
 }  // namespace pbmem

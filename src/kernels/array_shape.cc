@@ -37,18 +37,6 @@ class AliasingKernel : public Kernel {
   bool aliases_input0() const override { return true; }
 };
 
-// Partial shape with `rank` unknown dims, or unknown rank when rank < 0.
-Shape unknown_dims(int64_t rank) {
-  if (rank < 0) return Shape::unknown_rank();
-  return Shape(std::vector<int64_t>(static_cast<size_t>(rank), kUnknownDim));
-}
-
-// Length of a 1-D input from its static shape, or -1 when unknown.
-int64_t vector_length(const InferContext& ctx, int index) {
-  const Shape& s = ctx.input_shape(index);
-  return s.known_rank() && s.rank() == 1 ? s.dim(0) : -1;
-}
-
 // ---------------------------------------------------------------------------------------------
 class ReshapeKernel : public AliasingKernel {
  public:

@@ -262,6 +262,7 @@ Status register_reduce_ops(OpRegistry& registry) {
       {"Any", make_kernel<ReduceKernel<AnyReducer, kTypeBool>>},
   };
   for (const Entry& entry : entries) PBMEM_RETURN_IF_ERROR(registry.add(entry.op, entry.factory));
+  PBMEM_RETURN_IF_ERROR(register_scan_ops(registry));
   return register_arg_reduce_ops(registry);
 }
 
