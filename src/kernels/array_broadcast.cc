@@ -16,7 +16,7 @@ namespace {
 // ---------------------------------------------------------------------------------------------
 // BroadcastTo(input, shape): the output has `shape`; input dims align to its trailing dims and
 // must equal them or be 1. One CopyPlan with input stride 0 along the repeated dims.
-class BroadcastToKernel : public Kernel {
+class BroadcastToKernel : public CopyPlanKernel {
  public:
   Status infer(InferContext& ctx) override {
     PBMEM_RETURN_IF_ERROR(ctx.expect_inputs(2, 2));
@@ -54,17 +54,9 @@ class BroadcastToKernel : public Kernel {
           plan.in_stride[static_cast<size_t>(d)] = in_strides[static_cast<size_t>(d - lead)];
         }
       }
-      plan_ = make_copy_plan(plan);
-      planned_ = in;
+      set_plan(make_copy_plan(plan), in);
     }
     ctx.set_output(0, dtype, out);
-    return ok_status();
-  }
-
-  Status run(RunContext& ctx) override {
-    PBMEM_RETURN_IF_ERROR(check_planned(ctx, planned_));
-    run_copy_plan(plan_, ctx.input(0).raw_data(), ctx.output(0).raw_data(),
-                  dtype_size(ctx.input(0).dtype()));
     return ok_status();
   }
 
@@ -84,9 +76,6 @@ class BroadcastToKernel : public Kernel {
     }
     return ok_status();
   }
-
-  CopyPlan plan_;
-  Shape planned_ = Shape::unknown_rank();
 };
 
 // ---------------------------------------------------------------------------------------------

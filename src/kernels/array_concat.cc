@@ -347,7 +347,7 @@ class SplitKernel : public PiecesKernel {
 // ---------------------------------------------------------------------------------------------
 // Tile: output dim d is input dim d repeated multiples[d] times. Viewed as dims
 // (m0, i0, m1, i1, ...) with input stride 0 along each m: a single CopyPlan.
-class TileKernel : public Kernel {
+class TileKernel : public CopyPlanKernel {
  public:
   Status infer(InferContext& ctx) override {
     PBMEM_RETURN_IF_ERROR(ctx.expect_inputs(2, 2));
@@ -388,21 +388,11 @@ class TileKernel : public Kernel {
         plan.in_stride.insert(plan.in_stride.end(), {0, in_strides[i]});
         plan.out_stride.insert(plan.out_stride.end(), {in.dim(d) * out_strides[i], out_strides[i]});
       }
-      plan_ = make_copy_plan(plan);
-      planned_ = in;
+      set_plan(make_copy_plan(plan), in);
     }
     ctx.set_output(0, dtype, out);
     return ok_status();
   }
-  Status run(RunContext& ctx) override {
-    PBMEM_RETURN_IF_ERROR(check_planned(ctx, planned_));
-    run_copy_plan(plan_, ctx.input(0).raw_data(), ctx.output(0).raw_data(), dtype_size(ctx.input(0).dtype()));
-    return ok_status();
-  }
-
- private:
-  CopyPlan plan_;
-  Shape planned_ = Shape::unknown_rank();
 };
 
 template <bool kFlag>

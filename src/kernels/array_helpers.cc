@@ -243,6 +243,13 @@ void run_copy_plan(const CopyPlan& plan, const void* in, void* out, size_t elem_
   });
 }
 
+Status CopyPlanKernel::run(RunContext& ctx) {
+  PBMEM_RETURN_IF_ERROR(check_planned(ctx, planned_));
+  run_copy_plan(plan_, ctx.input(0).raw_data(), ctx.output(0).raw_data(),
+                dtype_size(ctx.input(0).dtype()));
+  return ok_status();
+}
+
 float half_to_float(uint16_t bits) {
   const uint32_t sign = static_cast<uint32_t>(bits & 0x8000u) << 16;
   const uint32_t exponent = (bits >> 10) & 0x1fu;

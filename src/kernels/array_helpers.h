@@ -94,6 +94,24 @@ CopyPlan make_copy_plan(CopyPlan plan);
 // Executes a plan (allocation-free; parallel over the outer dim for large copies).
 void run_copy_plan(const CopyPlan& plan, const void* in, void* out, size_t elem_bytes);
 
+// A kernel whose run() is one CopyPlan from input 0 to output 0, made by infer() once input 0's
+// shape is concrete (Tile, Transpose, StridedSlice, BroadcastTo, DepthToSpace, ...).
+class CopyPlanKernel : public Kernel {
+ public:
+  Status run(RunContext& ctx) override;
+
+ protected:
+  // `plan` is already made (make_copy_plan); `in` is the input shape it was made for.
+  void set_plan(CopyPlan plan, const Shape& in) {
+    plan_ = std::move(plan);
+    planned_ = in;
+  }
+
+ private:
+  CopyPlan plan_;
+  Shape planned_ = Shape::unknown_rank();
+};
+
 // ---- half / bfloat16 (IEEE binary16 and the top half of a binary32), round to nearest even ----
 float half_to_float(uint16_t bits);
 uint16_t float_to_half(float value);
@@ -111,6 +129,7 @@ Status register_array_gather_ops(OpRegistry& registry);   // array_gather.cc
 Status register_array_cast_ops(OpRegistry& registry);     // array_cast.cc
 Status register_strided_slice_ops(OpRegistry& registry);  // strided_slice.cc
 Status register_array_broadcast_ops(OpRegistry& registry);  // array_broadcast.cc
+Status register_space_depth_ops(OpRegistry& registry);      // space_depth.cc
 
 }  // namespace array_detail
 }  // namespace pbmem
