@@ -30,7 +30,8 @@ bool can_run_in_place(const std::string& op) {
       "BiasAdd", "Add",     "AddV2",   "Sub",     "Mul",       "RealDiv", "Maximum",
       "Minimum", "SquaredDifference",  "Rsqrt",   "Sqrt",      "Square",  "Exp",
       "Log",     "Neg",     "Abs",     "Erf",     "FusedBatchNorm", "FusedBatchNormV2",
-      "FusedBatchNormV3", "Sin", "Cos", "Atan2", "Mod", "TruncateMod", "ClipByValue"};
+      "FusedBatchNormV3", "Sin", "Cos", "Atan2", "Mod", "TruncateMod", "ClipByValue",
+      "FakeQuantWithMinMaxArgs", "FakeQuantWithMinMaxVars", "FakeQuantWithMinMaxVarsPerChannel"};
   return kInPlaceOps.count(op) > 0;
 }
 

@@ -347,3 +347,74 @@ def test_depth_to_space_bad_depth():
     _expect_error(lambda x: tf.nn.depth_to_space(x, 2), {"x": (np.float32, (1, 2, 2, None))},
                   {"x": np.zeros((1, 2, 2, 6), np.float32)}, "bad_d2s_depth", "divisible")
 
+
+# ---- FakeQuant ----------------------------------------------------------------------------------
+
+# (min, max) pairs: symmetric, asymmetric with a nudged zero point, all-positive and all-negative
+# ranges (zero point clamped), and a tiny range.
+FAKE_QUANT_RANGES = [(-6.0, 6.0), (-1.3, 4.7), (0.25, 3.0), (-2.5, -0.5), (-0.01, 0.02)]
+
+
+def _fake_quant_input(shape, seed):
+    x = _f32(shape, seed, 4.0)
+    x.flat[:3] = [np.nan, 100.0, -100.0]
+    return x
+
+
+@pytest.mark.parametrize("num_bits,narrow", [(8, False), (8, True), (4, False), (2, True), (16, False)])
+def test_fake_quant_args_and_vars(num_bits, narrow):
+    tf = tfcheck._tf()
+    x = _fake_quant_input((4, 5, 6), 25)
+
+    def build(x):
+        outs = []
+        for lo, hi in FAKE_QUANT_RANGES:
+            outs.append(tf.quantization.fake_quant_with_min_max_args(
+                x, min=lo, max=hi, num_bits=num_bits, narrow_range=narrow))
+            outs.append(tf.quantization.fake_quant_with_min_max_vars(
+                x, tf.constant(lo), tf.constant(hi), num_bits=num_bits, narrow_range=narrow))
+        outs.append(tf.quantization.fake_quant_with_min_max_vars(x, tf.constant(0.0), tf.constant(0.0)))
+        return outs
+    check_against_tf(build, {"x": x}, tol=0.0, stem=f"more_fq_{num_bits}_{int(narrow)}")
+
+
+@pytest.mark.parametrize("rank", [1, 2, 3, 4])
+def test_fake_quant_per_channel(rank):
+    tf = tfcheck._tf()
+    depth = len(FAKE_QUANT_RANGES) + 1
+    shape = (2, 3, 4, depth)[4 - rank:]
+    x = _fake_quant_input(shape, 26)
+    mins = np.array([r[0] for r in FAKE_QUANT_RANGES] + [0.0], np.float32)
+    maxs = np.array([r[1] for r in FAKE_QUANT_RANGES] + [0.0], np.float32)  # last: all zeros
+
+    def build(x, lo, hi):
+        f = tf.quantization.fake_quant_with_min_max_vars_per_channel
+        return [f(x, lo, hi), f(x, lo, hi, num_bits=5, narrow_range=True)]
+    check_against_tf(build, {"x": x, "lo": mins, "hi": maxs}, tol=0.0, stem=f"more_fq_pc_{rank}")
+
+
+def test_fake_quant_fed_range_and_dynamic_batch():
+    tf = tfcheck._tf()
+    check_against_tf(
+        lambda x, lo, hi: tf.quantization.fake_quant_with_min_max_vars(x, lo[0], hi[0]) + 1.0,
+        {"x": _fake_quant_input((3, 8), 27), "lo": np.float32([-0.7, 0]), "hi": np.float32([1.9, 0])},
+        dynamic_batch=True, tol=0.0, stem="more_fq_dyn")
+
+
+def test_fake_quant_bad_attributes():
+    tf = tfcheck._tf()
+    feeds = {"x": np.zeros((2, 3), np.float32)}
+    build = lambda x: tf.quantization.fake_quant_with_min_max_args(x, -1.0, 1.0)  # noqa: E731
+    _expect_error(build, {"x": (np.float32, (2, 3))}, feeds, "bad_fq_bits", "num_bits", "17",
+                  mutate=lambda g: _node(g, "FakeQuantWithMinMaxArgs").attr["num_bits"].__setattr__("i", 17))
+    _expect_error(build, {"x": (np.float32, (2, 3))}, feeds, "bad_fq_range", "'min'", "'max'",
+                  mutate=lambda g: _node(g, "FakeQuantWithMinMaxArgs").attr["min"].__setattr__("f", 2.0))
+
+
+def test_fake_quant_per_channel_bad_range_shape():
+    tf = tfcheck._tf()
+    _expect_error(lambda x, lo, hi: tf.quantization.fake_quant_with_min_max_vars_per_channel(x, lo, hi),
+                  {"x": (np.float32, (2, None)), "lo": (np.float32, (None,)), "hi": (np.float32, (None,))},
+                  {"x": np.zeros((2, 3), np.float32), "lo": -np.ones(4, np.float32),
+                   "hi": np.ones(4, np.float32)}, "bad_fq_pc", "min", "last dim")
+
