@@ -2,7 +2,7 @@
 // queries, generators), array_shape.cc (Reshape, Squeeze, ExpandDims, Transpose),
 // array_concat.cc (Concat, Pack, Split, Unpack, Tile), array_gather.cc (Gather, OneHot),
 // array_cast.cc, array_broadcast.cc (BroadcastTo, Roll) and space_depth.cc (DepthToSpace,
-// SpaceToDepth, SpaceToBatchND, BatchToSpaceND).
+// SpaceToDepth, SpaceToBatchND, BatchToSpaceND) and matrix.cc (MatrixBandPart, MatrixDiag*).
 #include "kernels/array_helpers.h"
 
 namespace pbmem {
@@ -15,6 +15,7 @@ Status register_array_ops(OpRegistry& registry) {
   PBMEM_RETURN_IF_ERROR(array_detail::register_array_cast_ops(registry));
   PBMEM_RETURN_IF_ERROR(array_detail::register_array_broadcast_ops(registry));
   PBMEM_RETURN_IF_ERROR(array_detail::register_space_depth_ops(registry));
+  PBMEM_RETURN_IF_ERROR(array_detail::register_matrix_ops(registry));
   return ok_status();
 }
 

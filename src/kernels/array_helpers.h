@@ -130,6 +130,7 @@ Status register_array_cast_ops(OpRegistry& registry);     // array_cast.cc
 Status register_strided_slice_ops(OpRegistry& registry);  // strided_slice.cc
 Status register_array_broadcast_ops(OpRegistry& registry);  // array_broadcast.cc
 Status register_space_depth_ops(OpRegistry& registry);      // space_depth.cc
+Status register_matrix_ops(OpRegistry& registry);           // matrix.cc
 
 }  // namespace array_detail
 }  // namespace pbmem

@@ -418,3 +418,71 @@ def test_fake_quant_per_channel_bad_range_shape():
                   {"x": np.zeros((2, 3), np.float32), "lo": -np.ones(4, np.float32),
                    "hi": np.ones(4, np.float32)}, "bad_fq_pc", "min", "last dim")
 
+
+# ---- MatrixBandPart / MatrixDiag / MatrixDiagPart / LRN -----------------------------------------
+
+def test_matrix_band_part():
+    tf = tfcheck._tf()
+    x = _f32((2, 4, 5), 28)
+    i = np.arange(30, dtype=np.int64).reshape(5, 6)
+
+    def build(x, i, lo):
+        band = tf.linalg.band_part
+        return [band(x, 0, -1), band(x, -1, 0), band(x, 1, 2), band(x, 0, 0), band(x, -1, -1),
+                band(x, 4, 5), band(i, 2, 0), band(i, lo, 1), band(x[0], 3, 1)]
+    check_against_tf(build, {"x": x, "i": i, "lo": np.int64(1)}, stem="more_band")
+
+
+def test_matrix_diag_and_diag_part():
+    tf = tfcheck._tf()
+    d = _f32((2, 3, 4), 29)
+    m = _f32((2, 4, 3), 30)
+    b = np.array([True, False, True])
+
+    def build(d, m, b):
+        return [tf.linalg.diag(d), tf.linalg.diag(d[0, 0]), tf.linalg.diag(b),
+                tf.linalg.diag(d, num_rows=6), tf.linalg.diag(d, num_cols=5, padding_value=-1.0),
+                tf.linalg.diag_part(m), tf.linalg.diag_part(tf.transpose(m, [0, 2, 1])),
+                tf.linalg.diag_part(m[0]), tf.linalg.diag_part(m, padding_value=2.0),
+                tf.raw_ops.MatrixDiag(diagonal=d), tf.raw_ops.MatrixDiagPart(input=m),
+                tf.raw_ops.MatrixDiagV2(diagonal=d, k=0, num_rows=-1, num_cols=-1, padding_value=3.0),
+                tf.raw_ops.MatrixDiagPartV2(input=m, k=0, padding_value=0.0)]
+    check_against_tf(build, {"d": d, "m": m, "b": b}, stem="more_diag")
+
+
+def test_matrix_diag_dynamic_batch():
+    tf = tfcheck._tf()
+    check_against_tf(lambda d: tf.linalg.diag_part(tf.linalg.diag(d) * 2.0), {"d": _f32((3, 5), 31)},
+                     dynamic_batch=True, stem="more_diag_dyn")
+
+
+def test_matrix_diag_other_diagonals_are_unsupported():
+    tf = tfcheck._tf()
+    _expect_error(lambda d: tf.linalg.diag(d, k=1), {"d": (np.float32, (2, 3))},
+                  {"d": np.zeros((2, 3), np.float32)}, "bad_diag_k", "k", "main diagonal")
+
+
+def test_matrix_band_part_bad_bound():
+    tf = tfcheck._tf()
+    _expect_error(lambda x, lo: tf.linalg.band_part(x, lo, -1), {"x": (np.float32, (3, 4)), "lo": (np.int32, ())},
+                  {"x": np.zeros((3, 4), np.float32), "lo": np.int32(4)}, "bad_band", "num_lower", "rows")
+
+
+def test_lrn():
+    tf = tfcheck._tf()
+    x = _f32((2, 5, 6, 16), 32, 2.0)
+
+    def build(x):
+        lrn = tf.nn.local_response_normalization
+        return [lrn(x), lrn(x, depth_radius=2, bias=2.0, alpha=1e-4, beta=0.75),
+                lrn(x, depth_radius=0, bias=1.0, alpha=0.5, beta=1.0),
+                lrn(x, depth_radius=20, bias=0.5, alpha=0.1, beta=0.3),
+                lrn(x[..., :3], depth_radius=1)]
+    check_against_tf(build, {"x": x}, dynamic_batch=True, stem="more_lrn")
+
+
+def test_lrn_bad_radius():
+    tf = tfcheck._tf()
+    _expect_error(lambda x: tf.nn.local_response_normalization(x), {"x": (np.float32, (1, 2, 2, 3))},
+                  {"x": np.zeros((1, 2, 2, 3), np.float32)}, "bad_lrn", "depth_radius",
+                  mutate=lambda g: _node(g, "LRN").attr["depth_radius"].__setattr__("i", -1))
