@@ -486,3 +486,35 @@ def test_lrn_bad_radius():
     _expect_error(lambda x: tf.nn.local_response_normalization(x), {"x": (np.float32, (1, 2, 2, 3))},
                   {"x": np.zeros((1, 2, 2, 3), np.float32)}, "bad_lrn", "depth_radius",
                   mutate=lambda g: _node(g, "LRN").attr["depth_radius"].__setattr__("i", -1))
+
+
+def test_in_place_chain():
+    """Each op reads an arena tensor that dies at it, so the planner runs it in place."""
+    tf = tfcheck._tf()
+
+    def build(x, lo, hi):
+        y = tf.sin(x * 1.5)
+        y = tf.cos(y + 0.5)
+        y = tf.math.atan2(y * 2.0, x)
+        y = tf.raw_ops.Mod(x=y * 3.0, y=tf.constant(0.7))
+        y = tf.raw_ops.ClipByValue(t=y - 0.1, clip_value_min=tf.constant(-0.4), clip_value_max=tf.constant(0.45))
+        y = tf.quantization.fake_quant_with_min_max_args(y * 4.0, -1.0, 2.0)
+        y = tf.quantization.fake_quant_with_min_max_vars(y + 0.3, lo[0], hi[0], num_bits=6)
+        return tf.quantization.fake_quant_with_min_max_vars_per_channel(y - 0.2, lo, hi)
+    x = _f32((2, 6, 6, 4), 33, 2.0)
+    check_against_tf(build, {"x": x, "lo": np.float32([-1.5, -1, -0.2, 0]), "hi": np.float32([1.5, 2, 0.9, 3])},
+                     dynamic_batch=True, stem="more_in_place")
+
+
+def test_roll_shift_and_axis_shapes_must_match():
+    tf = tfcheck._tf()
+    _expect_error(lambda x, s, a: tf.roll(x, s, a),
+                  {"x": (np.float32, (2, 3)), "s": (np.int32, (None,)), "a": (np.int32, (None,))},
+                  {"x": np.zeros((2, 3), np.float32), "s": np.array([1, 2], np.int32),
+                   "a": np.array([0], np.int32)}, "bad_roll_shapes", "same shape")
+
+
+def test_cumsum_of_a_scalar_is_an_error():
+    tf = tfcheck._tf()
+    _expect_error(lambda x: tf.math.cumsum(x, 0), {"x": (np.float32, None)},
+                  {"x": np.float32(1.0)}, "bad_cumsum_scalar", "at least 1-D")
