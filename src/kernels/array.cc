@@ -2,7 +2,8 @@
 // queries, generators), array_shape.cc (Reshape, Squeeze, ExpandDims, Transpose),
 // array_concat.cc (Concat, Pack, Split, Unpack, Tile), array_gather.cc (Gather, OneHot),
 // array_cast.cc, array_broadcast.cc (BroadcastTo, Roll) and space_depth.cc (DepthToSpace,
-// SpaceToDepth, SpaceToBatchND, BatchToSpaceND) and matrix.cc (MatrixBandPart, MatrixDiag*).
+// SpaceToDepth, SpaceToBatchND, BatchToSpaceND), matrix.cc (MatrixBandPart) and matrix_diag.cc
+// (MatrixDiag*, MatrixDiagPart*).
 #include "kernels/array_helpers.h"
 
 namespace pbmem {

@@ -131,6 +131,7 @@ Status register_strided_slice_ops(OpRegistry& registry);  // strided_slice.cc
 Status register_array_broadcast_ops(OpRegistry& registry);  // array_broadcast.cc
 Status register_space_depth_ops(OpRegistry& registry);      // space_depth.cc
 Status register_matrix_ops(OpRegistry& registry);           // matrix.cc
+Status register_matrix_diag_ops(OpRegistry& registry);      // matrix_diag.cc
 
 }  // namespace array_detail
 }  // namespace pbmem

@@ -456,10 +456,58 @@ def test_matrix_diag_dynamic_batch():
                      dynamic_batch=True, stem="more_diag_dyn")
 
 
-def test_matrix_diag_other_diagonals_are_unsupported():
+ALIGNS = ["RIGHT_LEFT", "LEFT_RIGHT", "LEFT_LEFT", "RIGHT_RIGHT"]
+
+
+@pytest.mark.parametrize("align", ALIGNS)
+def test_matrix_diag_bands(align):
+    """Several diagonals (k = [lower, upper]) and single off-diagonals, packed with `align`."""
     tf = tfcheck._tf()
-    _expect_error(lambda d: tf.linalg.diag(d, k=1), {"d": (np.float32, (2, 3))},
-                  {"d": np.zeros((2, 3), np.float32)}, "bad_diag_k", "k", "main diagonal")
+    m = _f32((2, 4, 6), 34)
+    tall = np.arange(30, dtype=np.int32).reshape(6, 5)
+    band = _f32((2, 3, 4), 35)   # k = [-1, 1] of a 4 x 4 (or 4 x 5) matrix
+    band2 = _f32((4, 3), 36)     # k = [1, 4] of a 3 x 7 matrix: max_diag_len 3
+
+    def build(m, tall, band, band2):
+        part = lambda x, k, p=0: tf.linalg.diag_part(x, k=k, padding_value=p, align=align)  # noqa: E731
+        diag = lambda d, k, **kw: tf.linalg.diag(d, k=k, align=align, **kw)  # noqa: E731
+        return [part(m, (-2, 3)), part(m, 2), part(m, -3), part(m, (0, 5), 9.0), part(m, (-3, -1)),
+                part(tall, (-4, 1), -1), part(tall, 3), part(tall, (-5, -5)),
+                diag(band, (-1, 1)), diag(band, (-1, 1), num_cols=5), diag(band, (-1, 1), num_rows=6),
+                diag(band, (-1, 1), padding_value=7.0), diag(band2, (1, 4)), diag(band2, (1, 4), num_rows=3),
+                diag(band[0, 0], 2), diag(band[0, 0], -1, num_cols=4), diag(band[0], (-2, 0))]
+    check_against_tf(build, {"m": m, "tall": tall, "band": band, "band2": band2},
+                     stem=f"more_diag_band_{align}")
+
+
+def test_matrix_diag_v2_packs_left():
+    tf = tfcheck._tf()
+    m = _f32((3, 5), 37)
+    d = _f32((3, 4), 38)
+    check_against_tf(
+        lambda m, d: [tf.raw_ops.MatrixDiagPartV2(input=m, k=[-1, 2], padding_value=0.5),
+                      tf.raw_ops.MatrixDiagV2(diagonal=d, k=[-1, 1], num_rows=-1, num_cols=-1,
+                                              padding_value=0.0)],
+        {"m": m, "d": d}, stem="more_diag_v2")
+
+
+def test_matrix_diag_bad_band():
+    tf = tfcheck._tf()
+    _expect_error(lambda d: tf.linalg.diag(d, k=(-1, 1)), {"d": (np.float32, None)},
+                  {"d": np.zeros((2, 2, 3), np.float32)}, "bad_diag_band", "3 diagonals")
+    _expect_error(lambda x, k: tf.linalg.diag_part(x, k=k), {"x": (np.float32, (3, 4)), "k": (np.int32, (2,))},
+                  {"x": np.zeros((3, 4), np.float32), "k": np.array([2, -1], np.int32)}, "bad_diag_k",
+                  "'k' must be a constant")
+
+
+@pytest.mark.parametrize("k,fragment", [([0, 4], "out of range"), ([2, -1], "must not exceed"),
+                                         ([0, 1, 2], "1 or 2 entries")])
+def test_matrix_diag_part_bad_k(k, fragment):
+    tf = tfcheck._tf()
+    _expect_error(lambda x: tf.linalg.diag_part(x, k=(0, 1)), {"x": (np.float32, None)},
+                  {"x": np.zeros((3, 4), np.float32)}, f"bad_diag_part_k{len(k)}{k[0]}", fragment,
+                  mutate=lambda g: next(n for n in g.node if n.op == "Const" and "k" in n.name)
+                  .attr["value"].tensor.CopyFrom(tf.make_tensor_proto(np.array(k, np.int32))))
 
 
 def test_matrix_band_part_bad_bound():
