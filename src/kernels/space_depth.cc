@@ -4,6 +4,7 @@
 //   SpaceToBatchND(x, block_shape, paddings): zero-pad the M spatial dims after the batch, then
 //     out[(i_1*block_2 + i_2 ...)*B + b, h_1, ..., h_M, rest] = padded[b, h_1*block_1 + i_1, ...]
 //   BatchToSpaceND(x, block_shape, crops): the inverse, cropping instead of padding.
+//   SpaceToBatch / BatchToSpace (v1): the same for a 4-D input and a square block_size.
 // All are pure element moves: CopyPlans (one per block offset for the ND ops).
 #include <algorithm>
 #include <cstring>
@@ -165,26 +166,27 @@ bool block_offset_plan(const BlockGeometry& g, int64_t q, bool to_batch, CopyPla
 
 class SpaceBatchKernel : public Kernel {
  public:
-  explicit SpaceBatchKernel(bool to_batch) : to_batch_(to_batch) {}
+  // v1: SpaceToBatch / BatchToSpace (input, paddings/crops) of a 4-D input with a square
+  // block_size attribute; otherwise the ND ops (input, block_shape, paddings/crops).
+  SpaceBatchKernel(bool to_batch, bool v1)
+      : to_batch_(to_batch), v1_(v1), pads_index_(v1 ? 1 : 2) {}
 
   Status infer(InferContext& ctx) override {
-    PBMEM_RETURN_IF_ERROR(ctx.expect_inputs(3, 3));
+    PBMEM_RETURN_IF_ERROR(ctx.expect_inputs(pads_index_ + 1, pads_index_ + 1));
     const DType dtype = ctx.input_dtype(0);
     PBMEM_RETURN_IF_ERROR(expect_movable(ctx, dtype, "input 0"));
-    PBMEM_RETURN_IF_ERROR(expect_index_dtype(ctx, 1, "block_shape"));
-    PBMEM_RETURN_IF_ERROR(expect_index_dtype(ctx, 2, pads_name()));
-    PBMEM_RETURN_IF_ERROR(expect_rank(ctx, 1, "block_shape", 1));
-    PBMEM_RETURN_IF_ERROR(expect_rank(ctx, 2, pads_name(), 2));
+    PBMEM_RETURN_IF_ERROR(expect_index_dtype(ctx, pads_index_, pads_name()));
+    PBMEM_RETURN_IF_ERROR(expect_rank(ctx, pads_index_, pads_name(), 2));
     const Shape& in = ctx.input_shape(0);
-    PBMEM_ASSIGN_OR_RETURN(const Tensor* block_t, shape_input(ctx, 1, "block_shape"));
-    PBMEM_ASSIGN_OR_RETURN(const Tensor* pads_t, shape_input(ctx, 2, pads_name()));
-    if (block_t == nullptr || pads_t == nullptr) {
+    BlockGeometry g;
+    PBMEM_ASSIGN_OR_RETURN(bool block_known, read_block_shape(ctx, &g.block));
+    PBMEM_ASSIGN_OR_RETURN(const Tensor* pads_t, shape_input(ctx, pads_index_, pads_name()));
+    if (!block_known || pads_t == nullptr) {
       ctx.set_output(0, dtype, unknown_dims(in.known_rank() ? in.rank() : -1));
       return ok_status();
     }
-    BlockGeometry g;
     std::vector<int64_t> after;
-    PBMEM_RETURN_IF_ERROR(read_block(ctx, *block_t, *pads_t, &g, &after));
+    PBMEM_RETURN_IF_ERROR(read_block(ctx, *pads_t, &g, &after));
     if (!in.known_rank()) {
       ctx.set_output(0, dtype, Shape::unknown_rank());
       return ok_status();
@@ -224,15 +226,32 @@ class SpaceBatchKernel : public Kernel {
  private:
   const char* pads_name() const { return to_batch_ ? "paddings" : "crops"; }
 
-  Status read_block(const InferContext& ctx, const Tensor& block_t, const Tensor& pads_t,
-                    BlockGeometry* g, std::vector<int64_t>* after) const {
-    PBMEM_ASSIGN_OR_RETURN(g->block, read_int_input(ctx.node(), block_t, 1, "block_shape"));
+  // The block: v1's block_size attribute on both spatial dims of its 4-D input, or the ND ops'
+  // constant input 1. False when that input is not constant yet.
+  Result<bool> read_block_shape(const InferContext& ctx, std::vector<int64_t>* block) const {
+    if (v1_) {
+      PBMEM_RETURN_IF_ERROR(expect_rank(ctx, 0, "input", 4));
+      PBMEM_ASSIGN_OR_RETURN(int64_t size, ctx.node().attr_int("block_size"));
+      if (size < 2) return ctx.error("attribute 'block_size' must be at least 2, got ", size);
+      *block = {size, size};
+      return true;
+    }
+    PBMEM_RETURN_IF_ERROR(expect_index_dtype(ctx, 1, "block_shape"));
+    PBMEM_RETURN_IF_ERROR(expect_rank(ctx, 1, "block_shape", 1));
+    PBMEM_ASSIGN_OR_RETURN(const Tensor* block_t, shape_input(ctx, 1, "block_shape"));
+    if (block_t == nullptr) return false;
+    PBMEM_ASSIGN_OR_RETURN(*block, read_int_input(ctx.node(), *block_t, 1, "block_shape"));
+    return true;
+  }
+
+  Status read_block(const InferContext& ctx, const Tensor& pads_t, BlockGeometry* g,
+                    std::vector<int64_t>* after) const {
     PBMEM_ASSIGN_OR_RETURN(std::vector<int64_t> pads,
-                           read_int_input(ctx.node(), pads_t, 2, pads_name()));
+                           read_int_input(ctx.node(), pads_t, pads_index_, pads_name()));
     const int64_t m = static_cast<int64_t>(g->block.size());
     if (pads_t.shape() != Shape({m, 2})) {
-      return ctx.error("input 2 '", pads_name(), "' must have shape [", m, ", 2] for ", m,
-                       " block dims, got ", pads_t.shape().str());
+      return ctx.error("input ", pads_index_, " '", pads_name(), "' must have shape [", m,
+                       ", 2] for ", m, " block dims, got ", pads_t.shape().str());
     }
     int64_t product = 1;
     for (int64_t k = 0; k < m; ++k) {
@@ -246,8 +265,8 @@ class SpaceBatchKernel : public Kernel {
       const int64_t start = pads[static_cast<size_t>(2 * k)],
                     end = pads[static_cast<size_t>(2 * k + 1)];
       if (start < 0 || end < 0) {
-        return ctx.error("input 2 '", pads_name(), "'[", k, "] must be non-negative, got [", start,
-                         ", ", end, "]");
+        return ctx.error("input ", pads_index_, " '", pads_name(), "'[", k,
+                         "] must be non-negative, got [", start, ", ", end, "]");
       }
       g->before.push_back(start);
       after->push_back(end);
@@ -296,14 +315,16 @@ class SpaceBatchKernel : public Kernel {
   }
 
   bool to_batch_;
+  bool v1_;
+  int pads_index_;
   bool zero_fill_ = false;
   std::vector<CopyPlan> plans_;
   Shape planned_ = Shape::unknown_rank();
 };
 
-template <bool kToBatch>
+template <bool kToBatch, bool kV1>
 std::unique_ptr<Kernel> make_space_batch() {
-  return std::make_unique<SpaceBatchKernel>(kToBatch);
+  return std::make_unique<SpaceBatchKernel>(kToBatch, kV1);
 }
 
 }  // namespace
@@ -311,8 +332,10 @@ std::unique_ptr<Kernel> make_space_batch() {
 Status register_space_depth_ops(OpRegistry& registry) {
   PBMEM_RETURN_IF_ERROR(registry.add("DepthToSpace", make_depth_space<true>));
   PBMEM_RETURN_IF_ERROR(registry.add("SpaceToDepth", make_depth_space<false>));
-  PBMEM_RETURN_IF_ERROR(registry.add("SpaceToBatchND", make_space_batch<true>));
-  PBMEM_RETURN_IF_ERROR(registry.add("BatchToSpaceND", make_space_batch<false>));
+  PBMEM_RETURN_IF_ERROR(registry.add("SpaceToBatchND", make_space_batch<true, false>));
+  PBMEM_RETURN_IF_ERROR(registry.add("BatchToSpaceND", make_space_batch<false, false>));
+  PBMEM_RETURN_IF_ERROR(registry.add("SpaceToBatch", make_space_batch<true, true>));
+  PBMEM_RETURN_IF_ERROR(registry.add("BatchToSpace", make_space_batch<false, true>));
   return ok_status();
 }
 

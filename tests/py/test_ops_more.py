@@ -566,3 +566,16 @@ def test_cumsum_of_a_scalar_is_an_error():
     tf = tfcheck._tf()
     _expect_error(lambda x: tf.math.cumsum(x, 0), {"x": (np.float32, None)},
                   {"x": np.float32(1.0)}, "bad_cumsum_scalar", "at least 1-D")
+
+
+def test_space_to_batch_v1():
+    """The v1 ops of older graphs: a 4-D input and a square block_size attribute."""
+    tf = tfcheck._tf()
+    x = _f32((2, 5, 6, 3), 39)
+
+    def build(x):
+        y = tf.raw_ops.SpaceToBatch(input=x, paddings=[[1, 2], [0, 2]], block_size=2)
+        return [y, tf.raw_ops.BatchToSpace(input=y, crops=[[1, 2], [0, 2]], block_size=2),
+                tf.raw_ops.SpaceToBatch(input=x, paddings=tf.constant([[2, 2], [0, 0]], tf.int64), block_size=3),
+                tf.raw_ops.BatchToSpace(input=tf.reshape(x, [18, 5, 2, 1]), crops=[[0, 1], [2, 0]], block_size=3)]
+    check_against_tf(build, {"x": x}, stem="more_space_batch_v1")
