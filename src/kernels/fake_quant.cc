@@ -3,7 +3,8 @@
 // TF's nudging of [min, max] so that 0 is exactly representable
 // (tensorflow/core/kernels/fake_quant_ops_functor.h). The arithmetic follows TF's expression
 // order operation by operation, in float: a different rounding of one step moves a value by a
-// whole quantisation step. (No FMA contraction: these loops are built for baseline x86-64.)
+// whole quantisation step. (CMakeLists.txt builds this file with -ffp-contract=off, so no
+// multiply-add is fused.)
 #include <cmath>
 
 #include "kernels/array_helpers.h"
