@@ -579,3 +579,22 @@ def test_space_to_batch_v1():
                 tf.raw_ops.SpaceToBatch(input=x, paddings=tf.constant([[2, 2], [0, 0]], tf.int64), block_size=3),
                 tf.raw_ops.BatchToSpace(input=tf.reshape(x, [18, 5, 2, 1]), crops=[[0, 1], [2, 0]], block_size=3)]
     check_against_tf(build, {"x": x}, stem="more_space_batch_v1")
+
+
+def test_ops_on_constants_fold():
+    """Every new op with constant inputs is evaluated at load/prepare time (constant folding)."""
+    tf = tfcheck._tf()
+
+    def build(x):
+        c = tf.constant(_f32((2, 4, 4, 4), 40))
+        m = tf.constant(_f32((3, 4), 41))
+        folded = [tf.roll(c, [1, -2], [1, 3]), tf.math.cumsum(c, axis=2, exclusive=True),
+                  tf.one_hot(tf.constant([1, 3, -1]), 4), tf.broadcast_to(m[0], [3, 4]),
+                  tf.nn.depth_to_space(c, 2), tf.space_to_batch_nd(c, [2, 2], [[0, 0], [0, 0]]),
+                  tf.linalg.band_part(m, 1, 0), tf.linalg.diag(m), tf.linalg.diag_part(m, k=(-1, 1)),
+                  tf.quantization.fake_quant_with_min_max_args(c), tf.nn.local_response_normalization(c),
+                  tf.raw_ops.ClipByValue(t=c, clip_value_min=tf.constant(-0.5), clip_value_max=tf.constant(0.5)),
+                  tf.sin(c), tf.math.is_nan(c), tf.raw_ops.Mod(x=c, y=tf.constant(0.3))]
+        return [tf.logical_or(f, x > 0) if f.dtype == tf.bool else f + tf.cast(x, f.dtype)
+                for f in folded]
+    check_against_tf(build, {"x": np.zeros((), np.int32)}, stem="more_folded")
