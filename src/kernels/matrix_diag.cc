@@ -7,6 +7,7 @@
 //   MatrixDiagPart / V2 / V3:     the matrix -> the block, padding_value where no element is.
 // v1 is the main diagonal only; a single diagonal drops the num_diags dim.
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 #include "kernels/array_helpers.h"
@@ -41,6 +42,11 @@ Status read_band(const InferContext& ctx, const Tensor* k, int version, DiagBand
     if (values.empty() || values.size() > 2 || k->shape().rank() > 1) {
       return ctx.error("input 1 'k' must be a scalar or a vector of 1 or 2 entries, got shape ",
                        k->shape().str());
+    }
+    for (int64_t v : values) {
+      if (v < INT32_MIN || v > INT32_MAX) {  // TF's k is int32; this also bounds count()
+        return ctx.error("input 1 'k' = ", v, " is outside the int32 range");
+      }
     }
     band->lower = values.front();
     band->upper = values.back();

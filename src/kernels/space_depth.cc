@@ -295,13 +295,16 @@ class SpaceBatchKernel : public Kernel {
       const size_t i = static_cast<size_t>(k);
       int64_t& d = dims[i + 1];
       if (d == kUnknownDim) continue;
-      const int64_t edge = g.before[i] + after[i];
+      int64_t edge = 0, padded = 0;
+      if (!checked_add(g.before[i], after[i], &edge) || !checked_add(d, edge, &padded)) {
+        return ctx.error("input ", pads_index_, " '", pads_name(), "'[", k, "] overflows int64");
+      }
       if (to_batch_) {
-        if ((d + edge) % g.block[i] != 0) {
+        if (padded % g.block[i] != 0) {
           return ctx.error("padded dimension ", k + 1, " (", d, " + ", edge,
                            ") must be divisible by block_shape[", k, "] = ", g.block[i]);
         }
-        d = (d + edge) / g.block[i];
+        d = padded / g.block[i];
       } else {
         int64_t full = 0;
         if (!checked_mul(d, g.block[i], &full) || full < edge) {

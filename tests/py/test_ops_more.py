@@ -598,3 +598,17 @@ def test_ops_on_constants_fold():
         return [tf.logical_or(f, x > 0) if f.dtype == tf.bool else f + tf.cast(x, f.dtype)
                 for f in folded]
     check_against_tf(build, {"x": np.zeros((), np.int32)}, stem="more_folded")
+
+
+@pytest.mark.parametrize("pads,fragment", [([[2 ** 62, 2 ** 62], [0, 0]], "overflows"),
+                                           ([[-1, 1], [0, 0]], "non-negative")])
+def test_space_to_batch_bad_paddings(pads, fragment):
+    tf = tfcheck._tf()
+
+    def set_pads(graph_def):
+        node = next(n for n in graph_def.node if n.op == "Const" and "paddings" in n.name)
+        node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(np.array(pads, np.int64)))
+        node.attr["dtype"].type = tf.int64.as_datatype_enum
+        _node(graph_def, "SpaceToBatchND").attr["Tpaddings"].type = tf.int64.as_datatype_enum
+    _expect_error(lambda x: tf.space_to_batch_nd(x, [2, 2], [[0, 0], [0, 0]]), {"x": (np.float32, None)},
+                  {"x": np.zeros((1, 4, 4, 1), np.float32)}, f"bad_s2b_{fragment}", fragment, mutate=set_pads)
