@@ -190,7 +190,8 @@ def test_one_hot():
                 tf.one_hot(i, 4, on_value=5.0, off_value=-1.0, axis=-1),
                 tf.one_hot(i64, 3, on_value=7, off_value=2, dtype=tf.int32, axis=1),
                 tf.one_hot(u8, 5, on_value=True, off_value=False, dtype=tf.bool),
-                tf.one_hot(i[0, 0], 3), tf.one_hot(i, 0), tf.one_hot(i64, 2, dtype=tf.int64)]
+                tf.one_hot(i[0, 0], 3), tf.one_hot(i, 0), tf.one_hot(i64, 2, dtype=tf.int64),
+                tf.one_hot(tf.cast(i, tf.int8), 4, axis=0, dtype=tf.float64)]
     check_against_tf(build, {"i": idx, "i64": idx.astype(np.int64)[:, ::-1].copy(),
                              "u8": np.array([0, 4, 9, 2], np.uint8)}, stem="more_one_hot")
 
