@@ -7,10 +7,6 @@
 namespace pbmem {
 namespace array_detail {
 
-int64_t int_element(const Tensor& t, int64_t i) {
-  return t.dtype() == DType::kInt32 ? int64_t{t.data<int32_t>()[i]} : t.data<int64_t>()[i];
-}
-
 namespace {
 
 // ---------------------------------------------------------------------------------------------

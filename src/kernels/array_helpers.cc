@@ -50,6 +50,10 @@ Result<int64_t> read_int_scalar(const Node& node, const Tensor& t, int index, co
   return values[0];
 }
 
+int64_t int_element(const Tensor& t, int64_t i) {
+  return t.dtype() == DType::kInt32 ? int64_t{t.data<int32_t>()[i]} : t.data<int64_t>()[i];
+}
+
 Status expect_index_dtype(const InferContext& ctx, int index, const char* name) {
   DType dtype = ctx.input_dtype(index);
   if (dtype != DType::kInt32 && dtype != DType::kInt64) {
