@@ -105,3 +105,29 @@ def test_space_to_batch_bad_paddings(pads, fragment):
         tfcheck.find_node(graph_def, "SpaceToBatchND").attr["Tpaddings"].type = tf.int64.as_datatype_enum
     tfcheck.expect_pbmem_error(lambda x: tf.space_to_batch_nd(x, [2, 2], [[0, 0], [0, 0]]), {"x": (np.float32, None)},
                   {"x": np.zeros((1, 4, 4, 1), np.float32)}, f"bad_s2b_{fragment}", fragment, mutate=set_pads)
+
+
+def test_keras_dilated_conv1d_frozen():
+    """A Keras model frozen as users do: dilated Conv1D layers become SpaceToBatchND -> Conv2D ->
+    BatchToSpaceND with a dynamic batch."""
+    tf = tfcheck._tf()
+    import keras
+    import pbmem
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((32, 8))
+    y = keras.layers.Conv1D(6, 3, dilation_rate=2, padding="causal")(inp)
+    y = keras.layers.Conv1D(5, 3, dilation_rate=4, padding="same")(y)
+    net = keras.Model(inp, y)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 32, 8], tf.float32, name="x")])
+    def serve(x):
+        return net(x)
+    frozen = convert_variables_to_constants_v2(serve.get_concrete_function())
+    graph_def = frozen.graph.as_graph_def()
+    assert {"SpaceToBatchND", "BatchToSpaceND"} <= {n.op for n in graph_def.node}
+    x = _f32((3, 32, 8), 42, 1.0)
+    out = frozen.outputs[0].name.split(":")[0]
+    got = pbmem.load(tfcheck.save_graph_bytes(graph_def.SerializeToString(), "keras_conv1d")).run(
+        {"x": x}, outputs=[out])[out]
+    tfcheck.assert_matches(got, serve(x).numpy(), name=out)
