@@ -1,8 +1,9 @@
-// Cumsum(x, axis): running sums along one axis, with TF's attributes
-//   exclusive: element k sums elements before k only (the first is 0);
-//   reverse:   sums run from the end of the axis.
+// Cumsum(x, axis) and Cumprod(x, axis): running sums/products along one axis, with TF's
+// attributes
+//   exclusive: element k combines the elements before k only (the first is 0, or 1 for Cumprod);
+//   reverse:   the scan runs from the end of the axis.
 // The axis does not decide the shape, so it may be computed at run time (read in run()).
-// Integer sums wrap like TF's.
+// Integer results wrap like TF's.
 #include <cstring>
 
 #include "kernels/array_helpers.h"
@@ -12,7 +13,29 @@
 namespace pbmem {
 namespace {
 
-class CumsumKernel : public Kernel {
+struct SumScan {
+  template <typename T>
+  static T identity() {
+    return T{0};
+  }
+  template <typename T>
+  static T combine(T a, T b) {
+    return wrap_add(a, b);
+  }
+};
+struct ProdScan {
+  template <typename T>
+  static T identity() {
+    return T{1};
+  }
+  template <typename T>
+  static T combine(T a, T b) {
+    return wrap_mul(a, b);
+  }
+};
+
+template <typename Scan>
+class ScanKernel : public Kernel {
  public:
   Status infer(InferContext& ctx) override {
     PBMEM_RETURN_IF_ERROR(ctx.expect_inputs(2, 2));
@@ -64,7 +87,7 @@ class CumsumKernel : public Kernel {
     return axis;
   }
 
-  // One [n, inner] block: rows are added as whole vectors, in the scan's direction.
+  // One [n, inner] block: rows are combined as whole vectors, in the scan's direction.
   template <typename T>
   void scan_block(const T* in, T* out, int64_t n, int64_t inner) const {
     if (n == 0 || inner == 0) return;
@@ -72,17 +95,17 @@ class CumsumKernel : public Kernel {
     int64_t k = reverse_ ? n - 1 : 0;
     T* prev = out + k * inner;
     if (exclusive_) {
-      for (int64_t j = 0; j < inner; ++j) prev[j] = T{0};
+      for (int64_t j = 0; j < inner; ++j) prev[j] = Scan::template identity<T>();
     } else {
       std::memmove(prev, in + k * inner, static_cast<size_t>(inner) * sizeof(T));
     }
     for (int64_t i = 1; i < n; ++i) {
-      // Exclusive: out[k] = out[k - step] + in[k - step]; inclusive: out[k - step] + in[k].
+      // Exclusive: out[k] = out[k - step] (+) in[k - step]; inclusive: out[k - step] (+) in[k].
       const int64_t from = exclusive_ ? k : k + step;
       k += step;
       T* row = out + k * inner;
       const T* add = in + from * inner;
-      for (int64_t j = 0; j < inner; ++j) row[j] = wrap_add(prev[j], add[j]);
+      for (int64_t j = 0; j < inner; ++j) row[j] = Scan::combine(prev[j], add[j]);
       prev = row;
     }
   }
@@ -94,7 +117,8 @@ class CumsumKernel : public Kernel {
 }  // namespace
 
 Status register_scan_ops(OpRegistry& registry) {
-  return registry.add("Cumsum", make_kernel<CumsumKernel>);
+  PBMEM_RETURN_IF_ERROR(registry.add("Cumsum", make_kernel<ScanKernel<SumScan>>));
+  return registry.add("Cumprod", make_kernel<ScanKernel<ProdScan>>);
 }
 
 }  // namespace pbmem

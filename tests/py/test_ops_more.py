@@ -114,21 +114,23 @@ def test_broadcast_to_dynamic_batch():
 
 # ---- Cumsum --------------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("op", ["Cumsum", "Cumprod"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.int64])
-def test_cumsum(dtype):
+def test_cumsum_cumprod(op, dtype):
     tf = tfcheck._tf()
-    x = (rng(11).integers(-9, 10, (3, 4, 5)) if np.dtype(dtype).kind == "i"
-         else _f32((3, 4, 5), 11)).astype(dtype)
+    low, high = (-9, 10) if op == "Cumsum" else (-3, 4)  # products stay exact in float32
+    x = (rng(11).integers(low, high, (3, 4, 5)) if np.dtype(dtype).kind == "i"
+         else _f32((3, 4, 5), 11, 1.0 if op == "Cumprod" else 3.0)).astype(dtype)
     cases = [(axis, ex, rev) for axis in (0, 1, 2, -1, -3) for ex in (False, True)
              for rev in (False, True)]
+    fn = getattr(tf.raw_ops, op)
 
     def build(x, v):
-        outs = [tf.raw_ops.Cumsum(x=x, axis=tf.constant(a, tf.int32), exclusive=e, reverse=r)
-                for a, e, r in cases]
-        outs.append(tf.math.cumsum(x, axis=tf.constant(1, tf.int64)))
-        outs.append(tf.math.cumsum(v, exclusive=True, reverse=True))
+        outs = [fn(x=x, axis=tf.constant(a, tf.int32), exclusive=e, reverse=r) for a, e, r in cases]
+        outs.append(fn(x=x, axis=tf.constant(1, tf.int64)))
+        outs.append(fn(x=v, axis=0, exclusive=True, reverse=True))
         return outs
-    check_against_tf(build, {"x": x, "v": x[0, 0]}, stem=f"more_cumsum_{np.dtype(dtype).name}")
+    check_against_tf(build, {"x": x, "v": x[0, 0]}, stem=f"more_{op}_{np.dtype(dtype).name}")
 
 
 def test_cumsum_fed_axis_and_large():
