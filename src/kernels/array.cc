@@ -1,6 +1,9 @@
 // The array op family: its kernels live in array_basic.cc (sources, pass-throughs, shape
 // queries, generators), array_shape.cc (Reshape, Squeeze, ExpandDims, Transpose),
-// array_concat.cc (Concat, Pack, Split, Unpack, Tile), array_gather.cc and array_cast.cc.
+// array_concat.cc (Concat, Pack, Split, Unpack, Tile), array_gather.cc (Gather, OneHot),
+// array_cast.cc, array_broadcast.cc (BroadcastTo, Roll) and space_depth.cc (DepthToSpace,
+// SpaceToDepth, SpaceToBatchND, BatchToSpaceND), matrix.cc (MatrixBandPart) and matrix_diag.cc
+// (MatrixDiag*, MatrixDiagPart*).
 #include "kernels/array_helpers.h"
 
 namespace pbmem {
@@ -11,6 +14,9 @@ Status register_array_ops(OpRegistry& registry) {
   PBMEM_RETURN_IF_ERROR(array_detail::register_array_concat_ops(registry));
   PBMEM_RETURN_IF_ERROR(array_detail::register_array_gather_ops(registry));
   PBMEM_RETURN_IF_ERROR(array_detail::register_array_cast_ops(registry));
+  PBMEM_RETURN_IF_ERROR(array_detail::register_array_broadcast_ops(registry));
+  PBMEM_RETURN_IF_ERROR(array_detail::register_space_depth_ops(registry));
+  PBMEM_RETURN_IF_ERROR(array_detail::register_matrix_ops(registry));
   return ok_status();
 }
 

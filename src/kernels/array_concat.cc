@@ -15,8 +15,6 @@ Status check_output_count(const InferContext& ctx, const char* attr, int64_t n) 
   return ok_status();
 }
 
-Shape unknown_dims(int rank) { return Shape(std::vector<int64_t>(static_cast<size_t>(rank), kUnknownDim)); }
-
 // Copy between a whole tensor and one piece of it: the piece has the whole's dims except along
 // `axis`, where it covers [offset, offset + piece[axis]).
 CopyPlan piece_plan(const std::vector<int64_t>& whole, const std::vector<int64_t>& piece, int axis,
@@ -349,7 +347,7 @@ class SplitKernel : public PiecesKernel {
 // ---------------------------------------------------------------------------------------------
 // Tile: output dim d is input dim d repeated multiples[d] times. Viewed as dims
 // (m0, i0, m1, i1, ...) with input stride 0 along each m: a single CopyPlan.
-class TileKernel : public Kernel {
+class TileKernel : public CopyPlanKernel {
  public:
   Status infer(InferContext& ctx) override {
     PBMEM_RETURN_IF_ERROR(ctx.expect_inputs(2, 2));
@@ -390,21 +388,11 @@ class TileKernel : public Kernel {
         plan.in_stride.insert(plan.in_stride.end(), {0, in_strides[i]});
         plan.out_stride.insert(plan.out_stride.end(), {in.dim(d) * out_strides[i], out_strides[i]});
       }
-      plan_ = make_copy_plan(plan);
-      planned_ = in;
+      set_plan(make_copy_plan(plan), in);
     }
     ctx.set_output(0, dtype, out);
     return ok_status();
   }
-  Status run(RunContext& ctx) override {
-    PBMEM_RETURN_IF_ERROR(check_planned(ctx, planned_));
-    run_copy_plan(plan_, ctx.input(0).raw_data(), ctx.output(0).raw_data(), dtype_size(ctx.input(0).dtype()));
-    return ok_status();
-  }
-
- private:
-  CopyPlan plan_;
-  Shape planned_ = Shape::unknown_rank();
 };
 
 template <bool kFlag>

@@ -50,6 +50,10 @@ Result<int64_t> read_int_scalar(const Node& node, const Tensor& t, int index, co
   return values[0];
 }
 
+int64_t int_element(const Tensor& t, int64_t i) {
+  return t.dtype() == DType::kInt32 ? int64_t{t.data<int32_t>()[i]} : t.data<int64_t>()[i];
+}
+
 Status expect_index_dtype(const InferContext& ctx, int index, const char* name) {
   DType dtype = ctx.input_dtype(index);
   if (dtype != DType::kInt32 && dtype != DType::kInt64) {
@@ -111,6 +115,16 @@ int64_t dims_product(const std::vector<int64_t>& dims, int begin, int end) {
   int64_t n = 1;
   for (int i = begin; i < end; ++i) n *= dims[static_cast<size_t>(i)];
   return n;
+}
+
+Shape unknown_dims(int64_t rank) {
+  if (rank < 0) return Shape::unknown_rank();
+  return Shape(std::vector<int64_t>(static_cast<size_t>(rank), kUnknownDim));
+}
+
+int64_t vector_length(const InferContext& ctx, int index) {
+  const Shape& s = ctx.input_shape(index);
+  return s.known_rank() && s.rank() == 1 ? s.dim(0) : -1;
 }
 
 bool merge_dim(int64_t a, int64_t b, int64_t* out) {
@@ -231,6 +245,13 @@ void run_copy_plan(const CopyPlan& plan, const void* in, void* out, size_t elem_
     const int64_t min_chunk = std::max<int64_t>(1, kParallelCopyBytes / inner_bytes);
     parallel_for(outer, min_chunk, [&](int64_t begin, int64_t end) { copy_dims(plan, 0, begin, end, src, dst); });
   });
+}
+
+Status CopyPlanKernel::run(RunContext& ctx) {
+  PBMEM_RETURN_IF_ERROR(check_planned(ctx, planned_));
+  run_copy_plan(plan_, ctx.input(0).raw_data(), ctx.output(0).raw_data(),
+                dtype_size(ctx.input(0).dtype()));
+  return ok_status();
 }
 
 float half_to_float(uint16_t bits) {

@@ -27,6 +27,8 @@ Result<std::vector<int64_t>> read_int_input(const Node& node, const Tensor& t, i
                                             const char* name);
 // Reads an int32/int64 input that must be a scalar (or, as TF accepts, a 1-element vector).
 Result<int64_t> read_int_scalar(const Node& node, const Tensor& t, int index, const char* name);
+// Element i of an int32/int64 tensor (the caller checked the dtype); allocation-free for run().
+int64_t int_element(const Tensor& t, int64_t i);
 // Checks an input's dtype is int32 or int64.
 Status expect_index_dtype(const InferContext& ctx, int index, const char* name);
 // Checks that an input, when its rank is known, has the given rank.
@@ -48,6 +50,11 @@ std::vector<int64_t> row_major_strides(const std::vector<int64_t>& dims);
 
 // Product of dims[begin, end) of a concrete shape (no overflow check: the shape was validated).
 int64_t dims_product(const std::vector<int64_t>& dims, int begin, int end);
+
+// Partial shape with `rank` unknown dims, or unknown rank when rank < 0.
+Shape unknown_dims(int64_t rank);
+// Length of a 1-D input from its static shape, or -1 when unknown.
+int64_t vector_length(const InferContext& ctx, int index);
 
 // Merges two partial dims that must agree; false when both are known and differ.
 bool merge_dim(int64_t a, int64_t b, int64_t* out);
@@ -87,6 +94,24 @@ CopyPlan make_copy_plan(CopyPlan plan);
 // Executes a plan (allocation-free; parallel over the outer dim for large copies).
 void run_copy_plan(const CopyPlan& plan, const void* in, void* out, size_t elem_bytes);
 
+// A kernel whose run() is one CopyPlan from input 0 to output 0, made by infer() once input 0's
+// shape is concrete (Tile, Transpose, StridedSlice, BroadcastTo, DepthToSpace, ...).
+class CopyPlanKernel : public Kernel {
+ public:
+  Status run(RunContext& ctx) override;
+
+ protected:
+  // `plan` is already made (make_copy_plan); `in` is the input shape it was made for.
+  void set_plan(CopyPlan plan, const Shape& in) {
+    plan_ = std::move(plan);
+    planned_ = in;
+  }
+
+ private:
+  CopyPlan plan_;
+  Shape planned_ = Shape::unknown_rank();
+};
+
 // ---- half / bfloat16 (IEEE binary16 and the top half of a binary32), round to nearest even ----
 float half_to_float(uint16_t bits);
 uint16_t float_to_half(float value);
@@ -103,6 +128,10 @@ Status register_array_concat_ops(OpRegistry& registry);   // array_concat.cc
 Status register_array_gather_ops(OpRegistry& registry);   // array_gather.cc
 Status register_array_cast_ops(OpRegistry& registry);     // array_cast.cc
 Status register_strided_slice_ops(OpRegistry& registry);  // strided_slice.cc
+Status register_array_broadcast_ops(OpRegistry& registry);  // array_broadcast.cc
+Status register_space_depth_ops(OpRegistry& registry);      // space_depth.cc
+Status register_matrix_ops(OpRegistry& registry);           // matrix.cc
+Status register_matrix_diag_ops(OpRegistry& registry);      // matrix_diag.cc
 
 }  // namespace array_detail
 }  // namespace pbmem

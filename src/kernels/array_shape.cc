@@ -37,18 +37,6 @@ class AliasingKernel : public Kernel {
   bool aliases_input0() const override { return true; }
 };
 
-// Partial shape with `rank` unknown dims, or unknown rank when rank < 0.
-Shape unknown_dims(int64_t rank) {
-  if (rank < 0) return Shape::unknown_rank();
-  return Shape(std::vector<int64_t>(static_cast<size_t>(rank), kUnknownDim));
-}
-
-// Length of a 1-D input from its static shape, or -1 when unknown.
-int64_t vector_length(const InferContext& ctx, int index) {
-  const Shape& s = ctx.input_shape(index);
-  return s.known_rank() && s.rank() == 1 ? s.dim(0) : -1;
-}
-
 // ---------------------------------------------------------------------------------------------
 class ReshapeKernel : public AliasingKernel {
  public:
@@ -165,7 +153,7 @@ class ExpandDimsKernel : public AliasingKernel {
 };
 
 // ---------------------------------------------------------------------------------------------
-class TransposeKernel : public Kernel {
+class TransposeKernel : public CopyPlanKernel {
  public:
   Status infer(InferContext& ctx) override {
     PBMEM_RETURN_IF_ERROR(ctx.expect_inputs(2, 2));
@@ -204,22 +192,11 @@ class TransposeKernel : public Kernel {
       plan.count = dims;
       plan.out_stride = row_major_strides(dims);
       for (int i = 0; i < rank; ++i) plan.in_stride.push_back(in_strides[static_cast<size_t>(perm[static_cast<size_t>(i)])]);
-      plan_ = make_copy_plan(plan);
-      planned_ = in;
+      set_plan(make_copy_plan(plan), in);
     }
     ctx.set_output(0, dtype, out);
     return ok_status();
   }
-
-  Status run(RunContext& ctx) override {
-    PBMEM_RETURN_IF_ERROR(check_planned(ctx, planned_));
-    run_copy_plan(plan_, ctx.input(0).raw_data(), ctx.output(0).raw_data(), dtype_size(ctx.input(0).dtype()));
-    return ok_status();
-  }
-
- private:
-  CopyPlan plan_;
-  Shape planned_ = Shape::unknown_rank();
 };
 
 }  // namespace

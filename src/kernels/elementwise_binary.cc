@@ -1,7 +1,7 @@
-// Binary elementwise ops with NumPy broadcasting (Add, Mul, comparisons, ...), Select/SelectV2
-// and AddN. The broadcast is collapsed once at prepare time; run() walks contiguous rows whose
-// inner loop is specialised on which operands vary, so same-shape, scalar, per-channel and
-// [N,1,1,C] x [N,H,W,C] cases all become plain vectorisable loops.
+// Binary elementwise ops with NumPy broadcasting (Add, Mul, comparisons, ...), Select/SelectV2,
+// AddN and ClipByValue. The broadcast is collapsed once at prepare time; run() walks contiguous
+// rows whose inner loop is specialised on which operands vary, so same-shape, scalar, per-channel
+// and [N,1,1,C] x [N,H,W,C] cases all become plain vectorisable loops.
 #include <cmath>
 #include <cstring>
 #include <type_traits>
@@ -80,6 +80,25 @@ struct FloorModOp : BinaryDefaults {
       return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
     }
   }
+};
+// Mod and TruncateMod: the remainder of truncating division, taking the dividend's sign (C's
+// % and fmod).
+struct TruncateModOp : BinaryDefaults {
+  static constexpr unsigned kTypes = kTypesNumeric;
+  static constexpr bool kCostly = true;
+  static constexpr OperandCheck kCheck = OperandCheck::kIntDivisorNonZero;
+  template <typename T> static T apply(T a, T b) {
+    if constexpr (std::is_integral_v<T>) {
+      return b == T{-1} ? T{0} : static_cast<T>(a % b);  // INT_MIN % -1 would trap
+    } else {
+      return std::fmod(a, b);
+    }
+  }
+};
+struct Atan2Op : BinaryDefaults {
+  static constexpr unsigned kTypes = kTypesFloating;
+  static constexpr bool kCostly = true;
+  template <typename T> static T apply(T y, T x) { return std::atan2(y, x); }
 };
 struct MaximumOp : BinaryDefaults {
   static constexpr unsigned kTypes = kTypesNumeric;
@@ -371,6 +390,53 @@ class SelectKernel : public Kernel {
   BroadcastPlan plan_;
 };
 
+// ---- ClipByValue: min(t, hi) then max(., lo), each bound a scalar or of t's shape (as TF) ----
+
+class ClipByValueKernel : public Kernel {
+ public:
+  Status infer(InferContext& ctx) override {
+    PBMEM_RETURN_IF_ERROR(ctx.expect_inputs(3, 3));
+    PBMEM_RETURN_IF_ERROR(check_input_dtypes(ctx, 0, 3, kTypesNumeric));
+    const Shape& t = ctx.input_shape(0);
+    for (int i = 1; i < 3; ++i) {
+      const Shape& bound = ctx.input_shape(i);
+      const bool same = !ctx.concrete() || bound == t;
+      if (bound.known_rank() && bound.rank() != 0 && !same) {
+        return ctx.error("input ", i, (i == 1 ? " 'clip_value_min'" : " 'clip_value_max'"),
+                         " must be a scalar or of the shape of input 0 ", t.str(), ", got ",
+                         bound.str());
+      }
+    }
+    ctx.set_output(0, ctx.input_dtype(0), t);
+    return ok_status();
+  }
+
+  Status run(RunContext& ctx) override {
+    Tensor& out = ctx.output(0);
+    const int64_t lo_step = ctx.input(1).num_elements() == 1 ? 0 : 1;
+    const int64_t hi_step = ctx.input(2).num_elements() == 1 ? 0 : 1;
+    bool known = visit_dtype<kTypesNumeric>(out.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      const T* t = ctx.input(0).data<T>();
+      const T* lo = ctx.input(1).data<T>();
+      const T* hi = ctx.input(2).data<T>();
+      T* o = out.data<T>();
+      parallel_for(out.num_elements(), kMinParallelCheap, [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) {
+          // Eigen's cwiseMin(hi).cwiseMax(lo): a NaN bound keeps the other operand, a NaN t
+          // stays NaN, and lo wins when lo > hi.
+          const T h = hi[i * hi_step];
+          const T l = lo[i * lo_step];
+          const T m = h < t[i] ? h : t[i];
+          o[i] = m < l ? l : m;
+        }
+      });
+    });
+    if (!known) return unsupported_dtype(ctx.node(), out.dtype(), kTypesNumeric);
+    return ok_status();
+  }
+};
+
 // ---- AddN: the sum of N tensors of one shape (no broadcasting, as in TF) ----
 
 class AddNKernel : public Kernel {
@@ -436,6 +502,9 @@ Status register_elementwise_ops(OpRegistry& registry) {
       {"Div", op_record<BinaryKernel<DivOp>>()},
       {"FloorDiv", op_record<BinaryKernel<FloorDivOp>>()},
       {"FloorMod", op_record<BinaryKernel<FloorModOp>>()},
+      {"Mod", op_record<BinaryKernel<TruncateModOp>>().in_place()},
+      {"TruncateMod", op_record<BinaryKernel<TruncateModOp>>().in_place()},
+      {"Atan2", op_record<BinaryKernel<Atan2Op>>().in_place()},
       {"Maximum", op_record<BinaryKernel<MaximumOp>>().in_place()},
       {"Minimum", op_record<BinaryKernel<MinimumOp>>().in_place()},
       {"Pow", op_record<BinaryKernel<PowOp>>()},
@@ -452,6 +521,7 @@ Status register_elementwise_ops(OpRegistry& registry) {
       {"Select", op_record<SelectKernel<false>>()},
       {"SelectV2", op_record<SelectKernel<true>>()},
       {"AddN", op_record<AddNKernel>()},
+      {"ClipByValue", op_record<ClipByValueKernel>().in_place()},
   }));
   PBMEM_RETURN_IF_ERROR(register_elementwise_unary_ops(registry));
   return ok_status();

@@ -1,5 +1,5 @@
-// Unary math ops (Sqrt, Exp, Neg, Round, ...). Integer Neg/Abs/Square wrap like TF.
-// Activations (Relu, Sigmoid, Erf, ...) live in activation.cc.
+// Unary math ops (Sqrt, Exp, Neg, Round, Sin, ...) and the bool-valued IsNan/IsFinite. Integer
+// Neg/Abs/Square wrap like TF. Activations (Relu, Sigmoid, Erf, ...) live in activation.cc.
 #include <cmath>
 #include <type_traits>
 
@@ -79,9 +79,58 @@ struct SignOp : UnaryDefaults {
     }
   }
 };
+struct SinOp : UnaryDefaults {
+  static constexpr unsigned kTypes = kTypesFloating;
+  static constexpr bool kCostly = true;
+  template <typename T> T apply(T x) const { return std::sin(x); }
+};
+struct CosOp : UnaryDefaults {
+  static constexpr unsigned kTypes = kTypesFloating;
+  static constexpr bool kCostly = true;
+  template <typename T> T apply(T x) const { return std::cos(x); }
+};
 struct LogicalNotOp : UnaryDefaults {
   static constexpr unsigned kTypes = kTypeBool;
   template <typename T> T apply(T x) const { return !x; }
+};
+
+// ---- IsNan / IsFinite: a float input, a bool output of its shape ----
+
+struct IsNanOp {
+  template <typename T> static bool apply(T x) { return x != x; }
+};
+struct IsFiniteOp {
+  template <typename T> static bool apply(T x) { return std::isfinite(x); }
+};
+
+template <typename Op, typename T>
+PBMEM_SIMD_CLONES void predicate_loop(const T* x, bool* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = Op::apply(x[i]);
+}
+
+template <typename Op>
+class PredicateKernel : public Kernel {
+ public:
+  Status infer(InferContext& ctx) override {
+    PBMEM_RETURN_IF_ERROR(ctx.expect_inputs(1, 1));
+    PBMEM_RETURN_IF_ERROR(check_input_dtypes(ctx, 0, 1, kTypesFloating));
+    ctx.set_output(0, DType::kBool, ctx.input_shape(0));
+    return ok_status();
+  }
+
+  Status run(RunContext& ctx) override {
+    const Tensor& in = ctx.input(0);
+    bool* y = ctx.output(0).data<bool>();
+    bool known = visit_dtype<kTypesFloating>(in.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      const T* x = in.data<T>();
+      parallel_for(in.num_elements(), kMinParallelCheap, [&](int64_t begin, int64_t end) {
+        predicate_loop<Op>(x + begin, y + begin, end - begin);
+      });
+    });
+    if (!known) return unsupported_dtype(ctx.node(), in.dtype(), kTypesFloating);
+    return ok_status();
+  }
 };
 
 }  // namespace
@@ -101,6 +150,10 @@ Status register_elementwise_unary_ops(OpRegistry& registry) {
       {"Reciprocal", op_record<UnaryKernel<ReciprocalOp>>()},
       {"Sign", op_record<UnaryKernel<SignOp>>()},
       {"LogicalNot", op_record<UnaryKernel<LogicalNotOp>>()},
+      {"Sin", op_record<UnaryKernel<SinOp>>().in_place()},
+      {"Cos", op_record<UnaryKernel<CosOp>>().in_place()},
+      {"IsNan", op_record<PredicateKernel<IsNanOp>>()},
+      {"IsFinite", op_record<PredicateKernel<IsFiniteOp>>()},
   });
 }
 

@@ -1,6 +1,6 @@
-// Shared pieces of the NN kernel family (conv.cc, pool.cc, batchnorm.cc): family registration
-// hooks and TF's NHWC attribute rules (strides/ksize/dilations lists, SAME/VALID/EXPLICIT
-// padding), so every op validates them the same way.
+// Shared pieces of the NN kernel family (conv.cc, pool.cc, batchnorm.cc, fake_quant.cc, lrn.cc):
+// family registration hooks and TF's NHWC attribute rules (strides/ksize/dilations lists,
+// SAME/VALID/EXPLICIT padding), so every op validates them the same way.
 #pragma once
 
 #include <array>
@@ -15,8 +15,10 @@
 namespace pbmem {
 
 // Called from register_nn_ops (conv.cc).
-Status register_pool_ops(OpRegistry& registry);       // kernels/pool.cc
-Status register_batchnorm_ops(OpRegistry& registry);  // kernels/batchnorm.cc
+Status register_pool_ops(OpRegistry& registry);        // kernels/pool.cc
+Status register_batchnorm_ops(OpRegistry& registry);   // kernels/batchnorm.cc
+Status register_fake_quant_ops(OpRegistry& registry);  // kernels/fake_quant.cc
+Status register_lrn_ops(OpRegistry& registry);         // kernels/lrn.cc
 
 inline constexpr int kNhwcRank = 4;
 inline constexpr int kNhwcBatch = 0;

@@ -257,6 +257,7 @@ Status register_reduce_ops(OpRegistry& registry) {
       {"All", op_record<ReduceKernel<AllReducer, kTypeBool>>()},
       {"Any", op_record<ReduceKernel<AnyReducer, kTypeBool>>()},
   }));
+  PBMEM_RETURN_IF_ERROR(register_scan_ops(registry));
   PBMEM_RETURN_IF_ERROR(register_arg_reduce_ops(registry));
   return ok_status();
 }

@@ -73,5 +73,7 @@ Result<Shape> reduced_shape(const InferContext& ctx, int axes_input, bool keep_d
 
 // ArgMax/ArgMin (argminmax.cc); register_reduce_ops calls it.
 Status register_arg_reduce_ops(OpRegistry& registry);
+// Cumsum and Cumprod (scan.cc); register_reduce_ops calls it.
+Status register_scan_ops(OpRegistry& registry);
 
 }  // namespace pbmem

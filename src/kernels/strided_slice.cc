@@ -161,23 +161,11 @@ CopyPlan slice_plan(const Shape& in, const DenseSlice& slice) {
   return make_copy_plan(plan);
 }
 
-class SliceKernelBase : public Kernel {
- public:
-  Status run(RunContext& ctx) override {
-    PBMEM_RETURN_IF_ERROR(check_planned(ctx, planned_));
-    run_copy_plan(plan_, ctx.input(0).raw_data(), ctx.output(0).raw_data(), dtype_size(ctx.input(0).dtype()));
-    return ok_status();
-  }
-
+class SliceKernelBase : public CopyPlanKernel {
  protected:
-  void set_plan(const Shape& in, const DenseSlice& slice) {
-    plan_ = slice_plan(in, slice);
-    planned_ = in;
+  void set_slice_plan(const Shape& in, const DenseSlice& slice) {
+    set_plan(slice_plan(in, slice), in);
   }
-
- private:
-  CopyPlan plan_;
-  Shape planned_ = Shape::unknown_rank();
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -230,7 +218,7 @@ class StridedSliceKernel : public SliceKernelBase {
     auto slice = dense_slice(ctx.node(), in, sparse);
     if (!slice.ok()) return slice.status();
     Shape out(slice->final_dims);
-    if (known && in.fully_defined()) set_plan(in, *slice);
+    if (known && in.fully_defined()) set_slice_plan(in, *slice);
     ctx.set_output(0, dtype, out);
     return ok_status();
   }
@@ -312,7 +300,7 @@ class SliceKernel : public SliceKernelBase {
       }
     }
     Shape out(slice.count);
-    if (in.fully_defined() && out.fully_defined()) set_plan(in, slice);
+    if (in.fully_defined() && out.fully_defined()) set_slice_plan(in, slice);
     ctx.set_output(0, dtype, out);
     return ok_status();
   }

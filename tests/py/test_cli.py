@@ -43,7 +43,8 @@ def two_output_model():
 def unsupported_model():
     def build(tf):
         x = tf.compat.v1.placeholder(tf.float32, [4], name="x")
-        tf.math.cumsum(tf.nn.relu(x), name="cs")
+        # A real TF op that frozen inference graphs hardly ever hold (Cumsum was, before issue 17).
+        tf.linalg.det(tf.reshape(tf.nn.relu(x), [2, 2]), name="cs")
     return _save_graph(build, "cli_unsupported")
 
 
@@ -117,9 +118,9 @@ def test_inspect_reports_unsupported_ops_run_refuses_them(unsupported_model, tmp
     result = run_cli(["inspect", unsupported_model, "--json"])
     assert_ok(result)
     unsupported = json.loads(result.stdout)["unsupported"]
-    assert len(unsupported) == 1 and "Cumsum" in unsupported[0] and "'cs'" in unsupported[0]
+    assert len(unsupported) == 1 and "MatrixDeterminant" in unsupported[0] and "'cs'" in unsupported[0]
     x = _npy(tmp_path, "x.npy", np.ones(4, np.float32))
-    assert_cli_error(run_cli(["run", unsupported_model, "--input", f"x={x}"]), "Cumsum", "cs")
+    assert_cli_error(run_cli(["run", unsupported_model, "--input", f"x={x}"]), "MatrixDeterminant", "cs")
 
 
 def test_run_prints_summaries_and_top5(two_output_model, tmp_path):

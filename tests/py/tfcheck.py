@@ -9,7 +9,11 @@ Graphs are cached under PBMEM_TEST_CACHE (default tests/.graph_cache), keyed by 
 import hashlib
 import os
 
-import numpy as np
+# TF's reference kernels are the oracle, not oneDNN's (whose rounding differs); this must be set
+# before TensorFlow is first imported.
+os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
+
+import numpy as np  # noqa: E402
 
 # The oracle is TF's reference (Eigen) kernels on every CPU. TF's oneDNN path, on by default on
 # CPUs with AVX-512/AMX, gives other answers for special values (softmax of a NaN row), refuses
@@ -100,6 +104,45 @@ def check_against_tf(build_fn, inputs, dynamic_batch=False, tol=TOL, stem="op"):
         assert name in got, f"pbmem returned {sorted(got)} without {name}"
         assert_matches(got[name], w, name=name, tol=tol)
     return path
+
+
+def graph_without_tf(build_fn, specs, stem, mutate=None):
+    """Builds a graph without running TF (for graphs TF itself rejects at run time), after
+    `mutate(graph_def)` if given (for attributes TF rejects when building).
+    specs: name -> (numpy dtype, shape with None for unknown dims). Returns (path, output names)."""
+    tf = _tf()
+    graph = tf.Graph()
+    with graph.as_default():
+        phs = {n: tf.compat.v1.placeholder(tf.as_dtype(d), shape=s, name=n)
+               for n, (d, s) in specs.items()}
+        outs = build_fn(**phs)
+        if not isinstance(outs, (list, tuple)):
+            outs = [outs]
+        outs = [tf.identity(o, name=f"out{i}") for i, o in enumerate(outs)]
+    graph_def = graph.as_graph_def()
+    if mutate is not None:
+        mutate(graph_def)
+    path = save_graph_bytes(graph_def.SerializeToString(), stem)
+    return path, [o.name for o in outs]
+
+
+def find_node(graph_def, op):
+    return next(n for n in graph_def.node if n.op == op)
+
+
+def expect_pbmem_error(build_fn, specs, feeds, stem, *fragments, mutate=None):
+    """Builds with graph_without_tf, runs pbmem on `feeds` and checks it fails with an error that
+    names a node and contains every fragment. Returns the message."""
+    import pbmem
+    import pytest
+    path, names = graph_without_tf(build_fn, specs, stem, mutate)
+    with pytest.raises(pbmem.Error) as err:
+        pbmem.load(path).run(feeds, outputs=names)
+    message = str(err.value)
+    for fragment in fragments:
+        assert fragment in message, message
+    assert "node '" in message, message
+    return message
 
 
 def rng(seed=0):
