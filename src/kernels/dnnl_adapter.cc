@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 #include <exception>
+#include <limits>
 #include <new>
 #include <string>
 #include <utility>
@@ -150,6 +151,20 @@ memory::dims compact_strides(const memory::dims& dims) {
   memory::dims strides(dims.size(), 1);
   for (size_t i = dims.size(); i-- > 1;) strides[i - 1] = strides[i] * dims[i];
   return strides;
+}
+
+// oneDNN's kernels index a dimension with a 32-bit int: a larger one wraps (a batch of 2^32 made
+// oneDNN 2.6 divide by zero), so it is refused before any primitive is built.
+constexpr int64_t kMaxDnnlDim = std::numeric_limits<int32_t>::max();
+
+Status dims_within_limit(const char* op, const memory::dims& dims) {
+  for (int64_t d : dims) {
+    if (d > kMaxDnnlDim) {
+      return invalid_argument("the ", op, " has a dimension of ", d, ", above ", kMaxDnnlDim,
+                              ", the largest oneDNN's kernels index");
+    }
+  }
+  return ok_status();
 }
 
 bool all_positive(const memory::dims& dims) {
@@ -395,6 +410,9 @@ Result<ConvDescs> conv_descs(const ConvParams& p) {
     dims = {a, b, kh, kw};
     strides = {b, 1, kw * a * b, a * b};
   }
+  PBMEM_RETURN_IF_ERROR(dims_within_limit("convolution", dims));
+  PBMEM_RETURN_IF_ERROR(dims_within_limit("convolution", {p.src[0], p.src[1], p.src[2], p.src[3],
+                                                          p.dst[1], p.dst[2], p.dst[3]}));
   if (!all_positive(dims) || !all_positive({p.src[0], p.src[1], p.src[2], p.dst[1], p.dst[2]})) {
     return internal_error("conv params with an empty dimension reached oneDNN");
   }
@@ -577,6 +595,8 @@ Result<std::unique_ptr<DnnlOp>> make_matmul(const MatMulParams& p) {
   a_dims.insert(a_dims.end(), {p.m, p.k});
   b_dims.insert(b_dims.end(), {p.k, p.n});
   dst_dims.insert(dst_dims.end(), {p.m, p.n});
+  PBMEM_RETURN_IF_ERROR(dims_within_limit("matmul", a_dims));
+  PBMEM_RETURN_IF_ERROR(dims_within_limit("matmul", b_dims));
   if (!all_positive(a_dims) || !all_positive(b_dims)) {
     return internal_error("matmul params with an empty dimension reached oneDNN");
   }
@@ -626,6 +646,7 @@ Result<std::unique_ptr<DnnlOp>> make_pool(const PoolParams& p) {
   for (int64_t d : {p.src[0], p.src[1], p.src[2], p.src[3], p.dst[1], p.dst[2]}) {
     if (d <= 0) return internal_error("pooling params with an empty dimension reached oneDNN");
   }
+  PBMEM_RETURN_IF_ERROR(dims_within_limit("pooling", {p.src[0], p.src[1], p.src[2], p.src[3]}));
   const dnnl::algorithm algorithm = p.kind == PoolKind::kMax
                                         ? dnnl::algorithm::pooling_max
                                         : dnnl::algorithm::pooling_avg_exclude_padding;
