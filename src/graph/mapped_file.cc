@@ -29,7 +29,9 @@ uint64_t align_up(uint64_t value, uint64_t alignment) {
 }  // namespace
 
 Result<std::shared_ptr<MappedFile>> MappedFile::open(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO must not wait for a writer before fstat() refuses it (it does
+  // not change reads of regular files).
+  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return io_error("cannot open '", path, "': ", errno_text(errno));
   struct stat info {};
   if (::fstat(fd, &info) != 0) {

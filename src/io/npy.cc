@@ -491,7 +491,9 @@ Result<Tensor> parse_npy(const std::string& bytes, const std::string& name_for_e
 }
 
 Result<Tensor> read_npy(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO must not wait for a writer before fstat() refuses it (it does
+  // not change reads of regular files).
+  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return io_error("cannot open '", path, "': ", std::strerror(errno));
   FdCloser closer{fd};
   struct stat st;

@@ -6,6 +6,7 @@ Malformed GraphDefs are made by editing a small TF-built GraphDef (Placeholder -
 -> Relu) or from raw protobuf bytes.
 """
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -510,3 +511,24 @@ def test_batch_beyond_onednn_dimension_limit(example_model, batch):
     with pytest.raises(pbmem.Error) as excinfo:
         model.plan(batch=batch)
     assert_api_error(excinfo, str(batch))
+
+
+def test_fifo_as_model_or_input_is_refused_at_once(tmp_path, good_model, good_input):
+    """A FIFO (or any non-regular file) is refused by name without waiting for a writer."""
+    fifo = os.path.join(tmp_path, "pipe.pb")
+    os.mkfifo(fifo)
+    assert_cli_error(run_cli(["inspect", fifo], timeout=30), fifo, "not a regular file")
+    fifo_npy = os.path.join(tmp_path, "pipe.npy")
+    os.mkfifo(fifo_npy)
+    assert_cli_error(run_cli(["run", good_model, "--input", f"{INPUT}={fifo_npy}"], timeout=30),
+                     fifo_npy, "not a regular file")
+    input_dir = os.path.join(tmp_path, "inputs")
+    os.makedirs(input_dir)
+    shutil.copy(good_input, os.path.join(input_dir, "a.npy"))
+    os.mkfifo(os.path.join(input_dir, "b.npy"))
+    result = run_cli(["run", good_model, "--input-dir", input_dir, "--output-dir",
+                      os.path.join(tmp_path, "out")], timeout=30)
+    # A batch run skips the files it cannot read, says which and why, and exits 2 (partial).
+    assert_no_crash(result)
+    assert result.returncode == 2, result.stderr
+    assert "b.npy' is not a regular file" in result.stderr, result.stderr
