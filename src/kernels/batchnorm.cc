@@ -190,9 +190,17 @@ class FusedBatchNormV3Kernel : public FusedBatchNormKernel {
 }  // namespace
 
 Status register_batchnorm_ops(OpRegistry& registry) {
-  PBMEM_RETURN_IF_ERROR(registry.add("FusedBatchNorm", make_kernel<FusedBatchNormV1V2Kernel>));
-  PBMEM_RETURN_IF_ERROR(registry.add("FusedBatchNormV2", make_kernel<FusedBatchNormV1V2Kernel>));
-  PBMEM_RETURN_IF_ERROR(registry.add("FusedBatchNormV3", make_kernel<FusedBatchNormV3Kernel>));
+  // TF's output args, which function bodies name ("bn:batch_mean:0" is port 1).
+  const std::vector<std::string> v1_outputs = {"y", "batch_mean", "batch_variance",
+                                               "reserve_space_1", "reserve_space_2"};
+  std::vector<std::string> v3_outputs = v1_outputs;
+  v3_outputs.push_back("reserve_space_3");
+  PBMEM_RETURN_IF_ERROR(
+      registry.add("FusedBatchNorm", make_kernel<FusedBatchNormV1V2Kernel>, v1_outputs));
+  PBMEM_RETURN_IF_ERROR(
+      registry.add("FusedBatchNormV2", make_kernel<FusedBatchNormV1V2Kernel>, v1_outputs));
+  PBMEM_RETURN_IF_ERROR(
+      registry.add("FusedBatchNormV3", make_kernel<FusedBatchNormV3Kernel>, v3_outputs));
   return ok_status();
 }
 

@@ -229,14 +229,23 @@ using KernelFactory = std::unique_ptr<Kernel> (*)();
 // Keyed by TF's op string. Registering the same op twice is an error.
 class OpRegistry {
  public:
-  Status add(std::string_view op, KernelFactory factory);
+  // `output_args`: for an op with several output args, their names in port order (each one
+  // tensor), as in TF's OpDef; function bodies name outputs as "node:arg:index"
+  // (graph/inline.h). Empty for the usual single output arg, whose name is then not needed.
+  Status add(std::string_view op, KernelFactory factory, std::vector<std::string> output_args = {});
   KernelFactory find(std::string_view op) const;
+  // The output arg names given to add(), or nullptr for a single-output-arg or unknown op.
+  const std::vector<std::string>* output_args(std::string_view op) const;
   std::vector<std::string> ops() const;  // sorted
   // All ops of every family (registry.cc).
   static const OpRegistry& global();
 
  private:
-  std::map<std::string, KernelFactory, std::less<>> factories_;
+  struct Entry {
+    KernelFactory factory = nullptr;
+    std::vector<std::string> output_args;
+  };
+  std::map<std::string, Entry, std::less<>> entries_;
 };
 
 // Helper for registry lines: make_kernel<ReluKernel>.

@@ -5,21 +5,28 @@
 
 namespace pbmem {
 
-Status OpRegistry::add(std::string_view op, KernelFactory factory) {
-  auto [it, inserted] = factories_.emplace(std::string(op), factory);
+Status OpRegistry::add(std::string_view op, KernelFactory factory,
+                       std::vector<std::string> output_args) {
+  auto [it, inserted] = entries_.emplace(std::string(op), Entry{factory, std::move(output_args)});
   if (!inserted) return internal_error("op '", op, "' is registered twice");
   return ok_status();
 }
 
 KernelFactory OpRegistry::find(std::string_view op) const {
-  auto it = factories_.find(op);
-  return it == factories_.end() ? nullptr : it->second;
+  auto it = entries_.find(op);
+  return it == entries_.end() ? nullptr : it->second.factory;
+}
+
+const std::vector<std::string>* OpRegistry::output_args(std::string_view op) const {
+  auto it = entries_.find(op);
+  if (it == entries_.end() || it->second.output_args.empty()) return nullptr;
+  return &it->second.output_args;
 }
 
 std::vector<std::string> OpRegistry::ops() const {
   std::vector<std::string> names;
-  names.reserve(factories_.size());
-  for (const auto& [name, factory] : factories_) names.push_back(name);
+  names.reserve(entries_.size());
+  for (const auto& [name, entry] : entries_) names.push_back(name);
   return names;
 }
 

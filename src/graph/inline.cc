@@ -1,0 +1,298 @@
+// Function-call inlining (inline.h): expands call nodes into their bodies before the IR is built.
+#include "graph/inline.h"
+
+#include <algorithm>
+#include <unordered_map>
+
+namespace pbmem {
+
+namespace {
+
+// A fuzzed library can call a function many times from each of many nested functions, which
+// multiplies nodes exponentially: past this many the graph is refused rather than built.
+constexpr size_t kMaxInlinedNodes = size_t{1} << 22;
+// Calls nest this deep at most (Keras models nest a few levels); deeper is refused before the
+// recursion can exhaust the stack.
+constexpr size_t kMaxCallDepth = 64;
+// The single output arg of PartitionedCall and StatefulPartitionedCall (a list of Tout tensors).
+constexpr std::string_view kCallOutputArg = "output";
+constexpr char kControlPrefix = '^';
+
+// The node part of "node", "node:1" or "^node".
+std::string_view node_of(std::string_view tensor) {
+  if (!tensor.empty() && tensor.front() == kControlPrefix) tensor.remove_prefix(1);
+  return tensor.substr(0, tensor.find(':'));
+}
+
+bool parse_index(std::string_view digits, int* out) {
+  if (digits.empty() || digits.size() > 9) return false;
+  int value = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return false;
+    value = value * 10 + (c - '0');
+  }
+  *out = value;
+  return true;
+}
+
+// One function body being expanded for one call.
+struct Frame {
+  const NodeDefView* call = nullptr;  // already in the outer graph's namespace
+  const FunctionDefView* function = nullptr;
+  const AttrMap* bindings = nullptr;                              // the call's `f` attrs
+  std::string prefix;                                             // "call/"
+  std::unordered_map<std::string_view, std::string_view> args;    // arg -> outer tensor
+  std::unordered_map<std::string_view, const NodeDefView*> body;  // body node by name
+  std::vector<std::string_view> call_controls;                    // "^x" of the call
+
+  template <typename... Args>
+  Status error(const Args&... args) const {
+    return invalid_argument("node '", call->name, "' (", call->op, ") calling function '",
+                            function->name, "': ", args...);
+  }
+};
+
+class Inliner {
+ public:
+  Inliner(GraphDefView& graph, const OutputArgsLookup& output_args)
+      : graph_(graph), output_args_(output_args) {}
+
+  Status run() {
+    std::vector<NodeDefView> nodes;
+    nodes.reserve(graph_.nodes.size());
+    for (NodeDefView& node : graph_.nodes) {
+      if (is_function_call_op(node.op)) {
+        PBMEM_RETURN_IF_ERROR(expand(node, &nodes));
+      } else {
+        nodes.push_back(std::move(node));
+      }
+    }
+    graph_.nodes = std::move(nodes);
+    return ok_status();
+  }
+
+ private:
+  Status expand(const NodeDefView& call, std::vector<NodeDefView>* out);
+  Result<Frame> make_frame(const NodeDefView& call) const;
+  Status substitute(const Frame& frame, const NodeDefView& node, AttrMap* attrs) const;
+  Result<std::string_view> body_input(const Frame& frame, std::string_view text) const;
+  Result<int> output_port(const Frame& frame, const NodeDefView& producer, std::string_view arg,
+                          int index, std::string_view text) const;
+  Result<NodeDefView> inline_node(const Frame& frame, const NodeDefView& def);
+  Result<NodeDefView> output_node(const Frame& frame);
+
+  GraphDefView& graph_;
+  const OutputArgsLookup& output_args_;
+  std::vector<std::string_view> stack_;  // functions being expanded, outermost first
+};
+
+Result<Frame> Inliner::make_frame(const NodeDefView& call) const {
+  Frame frame;
+  frame.call = &call;
+  const AttrValue* f = call.find_attr("f");
+  if (f == nullptr || f->kind != AttrValue::Kind::kFunc || f->func_name.empty()) {
+    return invalid_argument("node '", call.name, "' (", call.op,
+                            "): attribute 'f' must name the function it calls");
+  }
+  frame.function = graph_.library.find(f->func_name);
+  if (frame.function == nullptr) {
+    return invalid_argument("node '", call.name, "' (", call.op, ") calls function '", f->func_name,
+                            "', which is not in the graph's function library");
+  }
+  frame.bindings = &f->func_attrs;
+  frame.prefix = str_cat(call.name, "/");
+  const FunctionDefView& fn = *frame.function;
+  std::vector<std::string_view> data;
+  for (std::string_view input : call.inputs) {
+    bool control = !input.empty() && input.front() == kControlPrefix;
+    (control ? frame.call_controls : data).push_back(input);
+  }
+  if (data.size() != fn.inputs.size()) {
+    return frame.error("the call has ", data.size(), " data inputs but the function takes ",
+                       fn.inputs.size(), " args");
+  }
+  for (size_t k = 0; k < fn.inputs.size(); ++k) {
+    if (fn.inputs[k].is_list()) {
+      return frame.error("arg '", fn.inputs[k].name,
+                         "' is a list of tensors; only single-tensor args are supported");
+    }
+    frame.args[fn.inputs[k].name] = data[k];
+  }
+  for (const NodeDefView& node : fn.nodes) {
+    if (!frame.body.emplace(node.name, &node).second || frame.args.count(node.name) != 0) {
+      return frame.error("the body has two nodes or args named '", node.name, "'");
+    }
+  }
+  return frame;
+}
+
+// Binds placeholder attr values ("T" or "$T") from the call's `f` attrs, then its node attrs.
+Status Inliner::substitute(const Frame& frame, const NodeDefView& node, AttrMap* attrs) const {
+  for (auto& [key, value] : *attrs) {
+    if (value.kind == AttrValue::Kind::kFunc) {
+      PBMEM_RETURN_IF_ERROR(substitute(frame, node, &value.func_attrs));
+      continue;
+    }
+    if (value.kind != AttrValue::Kind::kPlaceholder) continue;
+    std::string_view name = value.s;
+    if (!name.empty() && name.front() == '$') name.remove_prefix(1);
+    const AttrValue* bound = find_attr(*frame.bindings, name);
+    if (bound == nullptr) bound = frame.call->find_attr(name);
+    if (bound == nullptr || bound->kind == AttrValue::Kind::kPlaceholder) {
+      return frame.error("body node '", node.name, "' (", node.op, "): attribute '", key,
+                         "' is the placeholder '", value.s, "', which the call does not bind");
+    }
+    value = *bound;
+  }
+  return ok_status();
+}
+
+Result<int> Inliner::output_port(const Frame& frame, const NodeDefView& producer,
+                                 std::string_view arg, int index, std::string_view text) const {
+  if (is_function_call_op(producer.op)) {
+    if (arg != kCallOutputArg) {
+      return frame.error("body input '", text, "': ", producer.op, " has no output arg '", arg,
+                         "' (its outputs are '", kCallOutputArg, "')");
+    }
+    return index;
+  }
+  const std::vector<std::string>* names = output_args_(producer.op);
+  if (names == nullptr) return index;
+  auto it = std::find(names->begin(), names->end(), arg);
+  if (it == names->end() || index != 0) {
+    std::string known;
+    for (const std::string& name : *names) known += (known.empty() ? "" : ", ") + name;
+    return frame.error("body input '", text, "' names output '", arg, ":", index, "' of ",
+                       producer.op, ", whose outputs are ", known, " (one tensor each)");
+  }
+  return static_cast<int>(it - names->begin());
+}
+
+// "x" (a function arg) or "node:output_arg:index" in the body -> a tensor in the outer graph.
+Result<std::string_view> Inliner::body_input(const Frame& frame, std::string_view text) const {
+  size_t first = text.find(':');
+  if (first == std::string_view::npos) {
+    auto arg = frame.args.find(text);
+    if (arg != frame.args.end()) return arg->second;
+    return frame.error("body input '", text, "' names no arg of the function (body nodes are ",
+                       "read as 'node:output_arg:index')");
+  }
+  std::string_view node = text.substr(0, first);
+  std::string_view rest = text.substr(first + 1);
+  size_t second = rest.find(':');
+  int index = 0;
+  auto producer = frame.body.find(node);
+  if (producer == frame.body.end() || second == std::string_view::npos ||
+      !parse_index(rest.substr(second + 1), &index)) {
+    return frame.error("body input '", text,
+                       "' is not 'node:output_arg:index' naming a node of the body");
+  }
+  PBMEM_ASSIGN_OR_RETURN(
+      int port, output_port(frame, *producer->second, rest.substr(0, second), index, text));
+  std::string name = str_cat(frame.prefix, node);
+  return graph_.keep(port == 0 ? name : str_cat(name, ":", port));
+}
+
+Result<NodeDefView> Inliner::inline_node(const Frame& frame, const NodeDefView& def) {
+  NodeDefView node = def;
+  node.name = graph_.keep(str_cat(frame.prefix, def.name));
+  node.inputs.clear();
+  bool reads_body = false;
+  for (std::string_view text : def.inputs) {
+    bool control = !text.empty() && text.front() == kControlPrefix;
+    std::string_view target = control ? text.substr(1) : text;
+    if (control) {
+      auto arg = frame.args.find(target);
+      if (arg != frame.args.end()) {
+        node.inputs.push_back(graph_.keep(str_cat("^", node_of(arg->second))));
+      } else if (frame.body.count(target) != 0) {
+        node.inputs.push_back(graph_.keep(str_cat("^", frame.prefix, target)));
+        reads_body = true;
+      } else {
+        return frame.error("body node '", def.name, "' has control input '", text,
+                           "', which names no node or arg of the function");
+      }
+      continue;
+    }
+    PBMEM_ASSIGN_OR_RETURN(std::string_view outer, body_input(frame, text));
+    node.inputs.push_back(outer);
+    reads_body |= frame.args.count(text) == 0;
+  }
+  // Nodes that read nothing inside the body wait for the call's control inputs, as TF's own
+  // inlining makes them do.
+  if (!reads_body) {
+    node.inputs.insert(node.inputs.end(), frame.call_controls.begin(), frame.call_controls.end());
+  }
+  PBMEM_RETURN_IF_ERROR(substitute(frame, def, &node.attrs));
+  return node;
+}
+
+// The IdentityN that stands for the call: input k is what output arg k returns.
+Result<NodeDefView> Inliner::output_node(const Frame& frame) {
+  const FunctionDefView& fn = *frame.function;
+  NodeDefView node;
+  node.name = frame.call->name;
+  node.op = "IdentityN";
+  node.device = frame.call->device;
+  for (const ArgDefView& arg : fn.outputs) {
+    if (arg.is_list()) {
+      return frame.error("output arg '", arg.name,
+                         "' is a list of tensors; only single-tensor outputs are supported");
+    }
+    std::string_view ret = fn.find_ret(arg.name);
+    if (ret.empty()) return frame.error("output arg '", arg.name, "' has no 'ret' entry");
+    PBMEM_ASSIGN_OR_RETURN(std::string_view outer, body_input(frame, ret));
+    node.inputs.push_back(outer);
+  }
+  for (const auto& [name, target] : fn.control_ret) {
+    if (frame.body.count(target) == 0) {
+      return frame.error("control_ret '", name, "' names '", target, "', not a body node");
+    }
+    node.inputs.push_back(graph_.keep(str_cat("^", frame.prefix, target)));
+  }
+  if (const AttrValue* tout = frame.call->find_attr("Tout")) node.attrs.emplace_back("T", *tout);
+  return node;
+}
+
+Status Inliner::expand(const NodeDefView& call, std::vector<NodeDefView>* out) {
+  PBMEM_ASSIGN_OR_RETURN(Frame frame, make_frame(call));
+  std::string_view name = frame.function->name;
+  if (std::find(stack_.begin(), stack_.end(), name) != stack_.end()) {
+    std::string chain;
+    for (std::string_view f : stack_) chain += str_cat("'", f, "' -> ");
+    return frame.error("the function calls itself (", chain, "'", name,
+                       "'); recursive functions cannot be inlined");
+  }
+  if (stack_.size() >= kMaxCallDepth) {
+    return frame.error("function calls nest deeper than ", kMaxCallDepth, " levels");
+  }
+  stack_.push_back(name);
+  for (const NodeDefView& def : frame.function->nodes) {
+    PBMEM_ASSIGN_OR_RETURN(NodeDefView node, inline_node(frame, def));
+    if (is_function_call_op(node.op)) {
+      PBMEM_RETURN_IF_ERROR(expand(node, out));
+    } else {
+      out->push_back(std::move(node));
+    }
+    if (out->size() > kMaxInlinedNodes) {
+      return frame.error("inlining function calls makes more than ", kMaxInlinedNodes, " nodes");
+    }
+  }
+  stack_.pop_back();
+  PBMEM_ASSIGN_OR_RETURN(NodeDefView output, output_node(frame));
+  out->push_back(std::move(output));
+  return ok_status();
+}
+
+}  // namespace
+
+bool is_function_call_op(std::string_view op) {
+  return op == "PartitionedCall" || op == "StatefulPartitionedCall";
+}
+
+Status inline_function_calls(GraphDefView* graph, const OutputArgsLookup& output_args) {
+  if (graph == nullptr) return invalid_argument("inline_function_calls: no graph given");
+  return Inliner(*graph, output_args).run();
+}
+
+}  // namespace pbmem
