@@ -74,27 +74,11 @@ Status parse_signature(MappedFile& file, const ProtoReader& parent, const ProtoF
 Status parse_string_entry(MappedFile& file, const ProtoReader& parent, const ProtoField& field,
                           const char* field_name,
                           std::vector<std::pair<std::string_view, std::string_view>>* map) {
-  PBMEM_ASSIGN_OR_RETURN(ProtoReader reader,
-                         open_message(parent, field, field_name, "FunctionDef map entry"));
-  std::string_view key;
-  std::string_view value;
-  ProtoField f;
-  while (!reader.done()) {
-    PBMEM_RETURN_IF_ERROR(reader.next(&f));
-    if (f.number == fields::map_entry::kKey) {
-      PBMEM_RETURN_IF_ERROR(read_string(file, reader, f, "key", &key));
-    } else if (f.number == fields::map_entry::kValue) {
-      PBMEM_RETURN_IF_ERROR(read_string(file, reader, f, "value", &value));
-    }
-  }
-  for (auto& entry : *map) {
-    if (entry.first == key) {
-      entry.second = value;
-      return ok_status();
-    }
-  }
-  map->emplace_back(key, value);
-  return ok_status();
+  return wire::parse_map_entry(
+      file, parent, field, field_name, "FunctionDef map entry", map,
+      [&file](const ProtoReader& reader, const ProtoField& f, std::string_view* value) {
+        return read_string(file, reader, f, "value", value);
+      });
 }
 
 Status parse_function_fields(MappedFile& file, ProtoReader& reader, FunctionDefView* function) {

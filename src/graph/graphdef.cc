@@ -356,27 +356,10 @@ namespace wire {
 
 Status parse_attr_entry(MappedFile& file, const ProtoReader& parent, const ProtoField& field,
                         const char* message, AttrMap* attrs) {
-  PBMEM_ASSIGN_OR_RETURN(ProtoReader reader, open_message(parent, field, "attr", message));
-  std::string_view key;
-  AttrValue value;
-  ProtoField f;
-  while (!reader.done()) {
-    PBMEM_RETURN_IF_ERROR(reader.next(&f));
-    if (f.number == fields::map_entry::kKey) {
-      PBMEM_RETURN_IF_ERROR(read_string(file, reader, f, "key", &key));
-    } else if (f.number == fields::map_entry::kValue) {
-      PBMEM_RETURN_IF_ERROR(parse_attr_value(file, reader, f, &value));
-    }
-  }
-  // Map semantics: a repeated key replaces the earlier value.
-  for (auto& entry : *attrs) {
-    if (entry.first == key) {
-      entry.second = std::move(value);
-      return ok_status();
-    }
-  }
-  attrs->emplace_back(key, std::move(value));
-  return ok_status();
+  return parse_map_entry(file, parent, field, "attr", message, attrs,
+                         [&file](const ProtoReader& reader, const ProtoField& f, AttrValue* value) {
+                           return parse_attr_value(file, reader, f, value);
+                         });
 }
 
 Status parse_node(MappedFile& file, const ProtoReader& parent, const ProtoField& field, NodeDefView* node) {
