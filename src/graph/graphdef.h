@@ -119,6 +119,8 @@ struct GraphDefView {
   int64_t producer_version = 0;
   bool has_function_library = false;
   FunctionLibraryView library;
+  // Set by inlining (graph/inline.h): each inlined call's name and the tensors its outputs are.
+  std::vector<std::pair<std::string_view, std::vector<std::string_view>>> call_outputs;
   // Names and inputs made by inlining (graph/inline.h), which are not in the file. A deque
   // never moves its elements, so views into them stay valid as it grows and when it is moved.
   std::deque<std::string> strings;

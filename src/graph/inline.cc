@@ -57,33 +57,31 @@ class Inliner {
   Inliner(GraphDefView& graph, const OutputArgsLookup& output_args)
       : graph_(graph), output_args_(output_args) {}
 
-  Status run() {
-    std::vector<NodeDefView> nodes;
-    nodes.reserve(graph_.nodes.size());
-    for (NodeDefView& node : graph_.nodes) {
-      if (is_function_call_op(node.op)) {
-        PBMEM_RETURN_IF_ERROR(expand(node, &nodes));
-      } else {
-        nodes.push_back(std::move(node));
-      }
-    }
-    graph_.nodes = std::move(nodes);
-    return ok_status();
-  }
+  Status run();
 
  private:
-  Status expand(const NodeDefView& call, std::vector<NodeDefView>* out);
+  // What a call stands for once inlined: its outputs' tensors and, for "^call", the nodes a
+  // reader must wait for. Both may name other calls, resolved by rewire().
+  struct CallResult {
+    std::vector<std::string_view> outputs;
+    std::vector<std::string_view> controls;
+  };
+
+  Status expand(const NodeDefView& call, bool keep_node, std::vector<NodeDefView>* out);
+  Result<std::string_view> resolve_output(std::string_view tensor) const;
+  Status rewire(NodeDefView* node) const;
   Result<Frame> make_frame(const NodeDefView& call) const;
   Status substitute(const Frame& frame, const NodeDefView& node, AttrMap* attrs) const;
   Result<std::string_view> body_input(const Frame& frame, std::string_view text) const;
   Result<int> output_port(const Frame& frame, const NodeDefView& producer, std::string_view arg,
                           int index, std::string_view text) const;
   Result<NodeDefView> inline_node(const Frame& frame, const NodeDefView& def);
-  Result<NodeDefView> output_node(const Frame& frame);
+  Result<CallResult> call_result(const Frame& frame);
 
   GraphDefView& graph_;
   const OutputArgsLookup& output_args_;
   std::vector<std::string_view> stack_;  // functions being expanded, outermost first
+  std::unordered_map<std::string_view, CallResult> calls_;  // by call node name
 };
 
 Result<Frame> Inliner::make_frame(const NodeDefView& call) const {
@@ -227,13 +225,11 @@ Result<NodeDefView> Inliner::inline_node(const Frame& frame, const NodeDefView& 
   return node;
 }
 
-// The IdentityN that stands for the call: input k is what output arg k returns.
-Result<NodeDefView> Inliner::output_node(const Frame& frame) {
+// Output k of the call is what output arg k returns. "^call" waits for the producers of those
+// tensors, the body's control_ret nodes and the call's own control inputs.
+Result<Inliner::CallResult> Inliner::call_result(const Frame& frame) {
   const FunctionDefView& fn = *frame.function;
-  NodeDefView node;
-  node.name = frame.call->name;
-  node.op = "IdentityN";
-  node.device = frame.call->device;
+  CallResult result;
   for (const ArgDefView& arg : fn.outputs) {
     if (arg.is_list()) {
       return frame.error("output arg '", arg.name,
@@ -242,19 +238,23 @@ Result<NodeDefView> Inliner::output_node(const Frame& frame) {
     std::string_view ret = fn.find_ret(arg.name);
     if (ret.empty()) return frame.error("output arg '", arg.name, "' has no 'ret' entry");
     PBMEM_ASSIGN_OR_RETURN(std::string_view outer, body_input(frame, ret));
-    node.inputs.push_back(outer);
+    result.outputs.push_back(outer);
+    result.controls.push_back(graph_.keep(str_cat("^", node_of(outer))));
   }
   for (const auto& [name, target] : fn.control_ret) {
     if (frame.body.count(target) == 0) {
       return frame.error("control_ret '", name, "' names '", target, "', not a body node");
     }
-    node.inputs.push_back(graph_.keep(str_cat("^", frame.prefix, target)));
+    result.controls.push_back(graph_.keep(str_cat("^", frame.prefix, target)));
   }
-  if (const AttrValue* tout = frame.call->find_attr("Tout")) node.attrs.emplace_back("T", *tout);
-  return node;
+  result.controls.insert(result.controls.end(), frame.call_controls.begin(),
+                         frame.call_controls.end());
+  return result;
 }
 
-Status Inliner::expand(const NodeDefView& call, std::vector<NodeDefView>* out) {
+// Appends the call's body to `out`; with keep_node (a call nobody reads: a graph output), also
+// an IdentityN under the call's name that returns its outputs.
+Status Inliner::expand(const NodeDefView& call, bool keep_node, std::vector<NodeDefView>* out) {
   PBMEM_ASSIGN_OR_RETURN(Frame frame, make_frame(call));
   std::string_view name = frame.function->name;
   if (std::find(stack_.begin(), stack_.end(), name) != stack_.end()) {
@@ -270,7 +270,7 @@ Status Inliner::expand(const NodeDefView& call, std::vector<NodeDefView>* out) {
   for (const NodeDefView& def : frame.function->nodes) {
     PBMEM_ASSIGN_OR_RETURN(NodeDefView node, inline_node(frame, def));
     if (is_function_call_op(node.op)) {
-      PBMEM_RETURN_IF_ERROR(expand(node, out));
+      PBMEM_RETURN_IF_ERROR(expand(node, /*keep_node=*/false, out));
     } else {
       out->push_back(std::move(node));
     }
@@ -279,8 +279,98 @@ Status Inliner::expand(const NodeDefView& call, std::vector<NodeDefView>* out) {
     }
   }
   stack_.pop_back();
-  PBMEM_ASSIGN_OR_RETURN(NodeDefView output, output_node(frame));
-  out->push_back(std::move(output));
+  PBMEM_ASSIGN_OR_RETURN(CallResult result, call_result(frame));
+  if (keep_node) {
+    NodeDefView node;
+    node.name = call.name;
+    node.op = "IdentityN";
+    node.device = call.device;
+    node.inputs = result.outputs;
+    if (const AttrValue* tout = call.find_attr("Tout")) node.attrs.emplace_back("T", *tout);
+    out->push_back(std::move(node));
+  }
+  calls_[call.name] = std::move(result);
+  return ok_status();
+}
+
+// Follows "call:k" to the tensor the call's function returned; other tensors are returned as
+// they are. A graph whose call reads its own output would loop: that is a cycle error.
+Result<std::string_view> Inliner::resolve_output(std::string_view tensor) const {
+  for (size_t step = 0; step <= calls_.size(); ++step) {
+    size_t colon = tensor.find(':');
+    auto call = calls_.find(tensor.substr(0, colon));
+    if (call == calls_.end()) return tensor;
+    int port = 0;
+    if (colon != std::string_view::npos && !parse_index(tensor.substr(colon + 1), &port)) {
+      return invalid_argument("input '", tensor, "' has a bad output port");
+    }
+    if (static_cast<size_t>(port) >= call->second.outputs.size()) {
+      return invalid_argument("input '", tensor, "' reads output ", port, " of call '", call->first,
+                              "', which returns ", call->second.outputs.size());
+    }
+    tensor = call->second.outputs[static_cast<size_t>(port)];
+  }
+  return invalid_argument("input '", tensor, "' reads function call outputs in a cycle");
+}
+
+// Points a node's inputs at what the calls it reads returned, so that no view sits between a
+// producer and its readers (fusion matches producers with their direct readers).
+Status Inliner::rewire(NodeDefView* node) const {
+  std::vector<std::string_view> inputs;
+  std::vector<std::string_view> pending;  // control inputs still to resolve
+  for (std::string_view text : node->inputs) {
+    if (!text.empty() && text.front() == kControlPrefix) {
+      pending.push_back(text);
+      continue;
+    }
+    Result<std::string_view> resolved = resolve_output(text);
+    if (!resolved.ok()) {
+      return resolved.status().with_context(str_cat("node '", node->name, "' (", node->op, ")"));
+    }
+    inputs.push_back(*resolved);
+  }
+  std::vector<std::string_view> seen;
+  for (size_t next = 0; next < pending.size(); ++next) {  // in order: a call's in its place
+    std::string_view text = pending[next];
+    if (std::find(seen.begin(), seen.end(), text) != seen.end()) continue;
+    seen.push_back(text);
+    auto call = calls_.find(text.substr(1));
+    if (call == calls_.end()) {
+      inputs.push_back(text);
+    } else {
+      pending.insert(pending.end(), call->second.controls.begin(), call->second.controls.end());
+    }
+  }
+  node->inputs = std::move(inputs);
+  return ok_status();
+}
+
+Status Inliner::run() {
+  std::unordered_map<std::string_view, bool> read;  // nodes of the graph that others read
+  for (const NodeDefView& node : graph_.nodes) {
+    for (std::string_view input : node.inputs) read[node_of(input)] = true;
+  }
+  std::vector<NodeDefView> nodes;
+  nodes.reserve(graph_.nodes.size());
+  for (NodeDefView& node : graph_.nodes) {
+    if (is_function_call_op(node.op)) {
+      PBMEM_RETURN_IF_ERROR(expand(node, /*keep_node=*/read.count(node.name) == 0, &nodes));
+    } else {
+      nodes.push_back(std::move(node));
+    }
+  }
+  graph_.nodes = std::move(nodes);
+  if (calls_.empty()) return ok_status();
+  for (NodeDefView& node : graph_.nodes) PBMEM_RETURN_IF_ERROR(rewire(&node));
+  // Call outputs stay reachable by name ("call:1") for the outputs a user asks for.
+  for (const auto& [name, result] : calls_) {
+    std::vector<std::string_view> outputs;
+    for (std::string_view tensor : result.outputs) {
+      PBMEM_ASSIGN_OR_RETURN(std::string_view resolved, resolve_output(tensor));
+      outputs.push_back(resolved);
+    }
+    graph_.call_outputs.emplace_back(name, std::move(outputs));
+  }
   return ok_status();
 }
 

@@ -3,12 +3,14 @@
 // sees one flat graph and plans its memory as a whole.
 //
 // Body node `n` of a call `c` becomes node `c/n` (nested: `c/inner/n`). Function args become
-// the call's inputs; the call itself becomes an IdentityN named `c` whose input k is the tensor
-// the function returns for output arg k (its `ret` entry) and whose control inputs are the
-// body's control_ret nodes, so consumers of `c:k` and `^c` are unchanged and outputs keep their
-// names. The call's control inputs are added to the body nodes that read no other body node.
-// Attr values that are placeholders ("$T") are bound from the call's `f` attrs, then from the
-// call node's attrs.
+// the call's inputs. Readers of `c:k` read the tensor the function returns for output arg k (its
+// `ret` entry) directly, and `^c` becomes control inputs on those tensors' producers, the body's
+// control_ret nodes and the call's own control inputs; so no node stands between a producer in
+// a body and its readers outside, and fusion sees them as neighbours. A call that nothing reads
+// (a graph output) stays as an IdentityN named `c` over its outputs; every call's outputs stay
+// reachable by name through GraphDefView::call_outputs (Graph::resolve("c:1")). The call's
+// control inputs are added to the body nodes that read no other body node. Attr values that are
+// placeholders ("$T") are bound from the call's `f` attrs, then from the call node's attrs.
 #pragma once
 
 #include <functional>

@@ -73,7 +73,8 @@ class Graph {
   int num_nodes() const { return static_cast<int>(nodes_.size()); }
   // Index of a node by name, or -1.
   int find(std::string_view name) const;
-  // Parses "name" or "name:port" into a TensorRef; NotFound names the missing node.
+  // Parses "name" or "name:port" into a TensorRef (an inlined function call's name stands for its
+  // outputs); NotFound names the missing node.
   Result<TensorRef> resolve(std::string_view tensor_name) const;
   const std::shared_ptr<MappedFile>& file() const { return def_->file; }
   // The GraphDef's functions, kept after inlining for ops that run a body as a sub-graph.

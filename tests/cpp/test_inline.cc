@@ -3,6 +3,7 @@
 // nested calls, and the errors for recursion and bad references.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -76,36 +77,64 @@ std::vector<FunctionDefView> nested_library() {
 }
 
 TEST(Inline, NestedCallsBecomeNodesUnderTheCallName) {
-  GraphDefView g =
-      graph_with({node("in", "Placeholder"), node("dep", "NoOp"),
-                  call("call", "outer", {"in", "^dep"}), node("out", "Identity", {"call:1"})},
-                 nested_library());
+  GraphDefView g = graph_with(
+      {node("in", "Placeholder"), node("dep", "NoOp"), call("call", "outer", {"in", "^dep"}),
+       node("out", "Identity", {"call:1"}), node("after", "NoOp", {"^call"})},
+      nested_library());
   Result<Graph> graph = inline_and_build(std::move(g));
   ASSERT_TRUE(graph.ok()) << graph.status().to_string();
   const Graph& gr = *graph;
   int two = gr.find("call/c/two");
   ASSERT_GE(two, 0);
   EXPECT_EQ(gr.node(two).inputs[0].node, gr.find("in"));
-  // "two:second:0" is port 1 of TwoOut; the inner call is an IdentityN reading it.
-  int inner = gr.find("call/c");
-  ASSERT_GE(inner, 0);
-  EXPECT_EQ(gr.node(inner).op, "IdentityN");
-  EXPECT_EQ(gr.node(inner).inputs[0], (TensorRef{two, 1}));
-  EXPECT_EQ(gr.node(gr.find("call/n")).inputs[0], (TensorRef{inner, 0}));
-  // The outer call: one input per output arg, the control_ret as a control input.
-  const Node& outer = gr.node(gr.find("call"));
-  EXPECT_EQ(outer.op, "IdentityN");
-  ASSERT_EQ(outer.inputs.size(), 2u);
-  EXPECT_EQ(outer.inputs[0], (TensorRef{gr.find("call/n"), 0}));
-  EXPECT_EQ(outer.inputs[1], (TensorRef{inner, 0}));
-  EXPECT_EQ(outer.control_inputs, std::vector<int>{gr.find("call/side")});
-  EXPECT_EQ(gr.node(gr.find("out")).inputs[0], (TensorRef{gr.find("call"), 1}));
+  // Calls that are read leave no node: "c:output:0" reads "two:second:0", port 1 of TwoOut.
+  EXPECT_LT(gr.find("call/c"), 0);
+  EXPECT_LT(gr.find("call"), 0);
+  EXPECT_EQ(gr.node(gr.find("call/n")).inputs[0], (TensorRef{two, 1}));
+  EXPECT_EQ(gr.node(gr.find("out")).inputs[0], (TensorRef{two, 1}));
+  // Their outputs are still found by name.
+  Result<TensorRef> first = gr.resolve("call:0");
+  ASSERT_TRUE(first.ok()) << first.status().to_string();
+  EXPECT_EQ(*first, (TensorRef{gr.find("call/n"), 0}));
+  EXPECT_FALSE(gr.resolve("call:2").ok());
+  // "^call" waits for the outputs' producers, the control_ret and the call's control inputs.
+  std::vector<int> after = gr.node(gr.find("after")).control_inputs;
+  std::sort(after.begin(), after.end());
+  std::vector<int> want = {gr.find("dep"), two, gr.find("call/n"), gr.find("call/side")};
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(after, want);
   // A control input on an arg waits for the arg's producer; body roots wait for the call's
   // control inputs (the Const reads nothing, so it gets ^dep).
   EXPECT_EQ(gr.node(gr.find("call/side")).control_inputs,
             (std::vector<int>{gr.find("in"), gr.find("dep")}));
   EXPECT_EQ(gr.node(gr.find("call/c/k")).control_inputs, std::vector<int>{gr.find("dep")});
   EXPECT_TRUE(gr.schedule({}).ok());
+}
+
+TEST(Inline, ACallNothingReadsStaysAsIdentityN) {
+  GraphDefView g =
+      graph_with({node("in", "Placeholder"), call("call", "outer", {"in"})}, nested_library());
+  Result<Graph> graph = inline_and_build(std::move(g));
+  ASSERT_TRUE(graph.ok()) << graph.status().to_string();
+  const Node& call_node = graph->node(graph->find("call"));
+  EXPECT_EQ(call_node.op, "IdentityN");
+  ASSERT_EQ(call_node.inputs.size(), 2u);
+  EXPECT_EQ(call_node.inputs[0], (TensorRef{graph->find("call/n"), 0}));
+  EXPECT_EQ(call_node.inputs[1], (TensorRef{graph->find("call/c/two"), 1}));
+  // The call is the output; the body's nodes are not (but for the unread Const in "inner").
+  std::vector<int> sinks = graph->sinks();
+  EXPECT_EQ(std::count(sinks.begin(), sinks.end(), graph->find("call")), 1);
+  EXPECT_EQ(std::count(sinks.begin(), sinks.end(), graph->find("call/n")), 0);
+}
+
+TEST(Inline, ACallReadingItsOwnOutputIsAnError) {
+  FunctionDefView pass = function("pass", {"a"}, {"o"});
+  pass.ret = {{"o", "a"}};
+  GraphDefView g =
+      graph_with({call("loop", "pass", {"loop:0"}), node("out", "Neg", {"loop"})}, {pass});
+  Status status = inline_function_calls(&g, lookup);
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("cycle"), std::string::npos) << status.message();
 }
 
 TEST(Inline, PlaceholderAttrsAreBound) {
