@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace pbmem {
 
@@ -346,9 +347,9 @@ Status Inliner::rewire(NodeDefView* node) const {
 }
 
 Status Inliner::run() {
-  std::unordered_map<std::string_view, bool> read;  // nodes of the graph that others read
+  std::unordered_set<std::string_view> read;  // nodes of the graph that others read
   for (const NodeDefView& node : graph_.nodes) {
-    for (std::string_view input : node.inputs) read[node_of(input)] = true;
+    for (std::string_view input : node.inputs) read.insert(node_of(input));
   }
   std::vector<NodeDefView> nodes;
   nodes.reserve(graph_.nodes.size());
