@@ -254,7 +254,7 @@ Result<Inliner::CallResult> Inliner::call_result(const Frame& frame) {
 }
 
 // Appends the call's body to `out`; with keep_node (a call nobody reads: a graph output), also
-// an IdentityN under the call's name that returns its outputs.
+// an IdentityN under the call's name that returns its outputs and waits for what "^call" would.
 Status Inliner::expand(const NodeDefView& call, bool keep_node, std::vector<NodeDefView>* out) {
   PBMEM_ASSIGN_OR_RETURN(Frame frame, make_frame(call));
   std::string_view name = frame.function->name;
@@ -282,12 +282,15 @@ Status Inliner::expand(const NodeDefView& call, bool keep_node, std::vector<Node
   stack_.pop_back();
   PBMEM_ASSIGN_OR_RETURN(CallResult result, call_result(frame));
   if (keep_node) {
+    // A call without outputs (only control_ret: asserts, prints) is a NoOp, which is no output.
     NodeDefView node;
     node.name = call.name;
-    node.op = "IdentityN";
+    node.op = result.outputs.empty() ? "NoOp" : "IdentityN";
     node.device = call.device;
     node.inputs = result.outputs;
-    if (const AttrValue* tout = call.find_attr("Tout")) node.attrs.emplace_back("T", *tout);
+    node.inputs.insert(node.inputs.end(), result.controls.begin(), result.controls.end());
+    const AttrValue* tout = call.find_attr("Tout");
+    if (tout != nullptr && !result.outputs.empty()) node.attrs.emplace_back("T", *tout);
     out->push_back(std::move(node));
   }
   calls_[call.name] = std::move(result);

@@ -127,6 +127,21 @@ TEST(Inline, ACallNothingReadsStaysAsIdentityN) {
   EXPECT_EQ(std::count(sinks.begin(), sinks.end(), graph->find("call/n")), 0);
 }
 
+TEST(Inline, AnUnreadCallWithoutOutputsIsANoOp) {
+  FunctionDefView check = function("check", {"a"}, {});
+  check.nodes = {node("assert", "NoOp", {"^a"})};
+  check.control_ret = {{"assert", "assert"}};
+  GraphDefView g = graph_with(
+      {node("in", "Placeholder"), call("call", "check", {"in"}), node("out", "Neg", {"in"})},
+      {check});
+  Result<Graph> graph = inline_and_build(std::move(g));
+  ASSERT_TRUE(graph.ok()) << graph.status().to_string();
+  const Node& call_node = graph->node(graph->find("call"));
+  EXPECT_EQ(call_node.op, "NoOp");
+  EXPECT_EQ(call_node.control_inputs, std::vector<int>{graph->find("call/assert")});
+  EXPECT_EQ(graph->sinks(), std::vector<int>{graph->find("out")});
+}
+
 TEST(Inline, ACallReadingItsOwnOutputIsAnError) {
   FunctionDefView pass = function("pass", {"a"}, {"o"});
   pass.ret = {{"o", "a"}};
