@@ -36,6 +36,16 @@ bool parse_index(std::string_view digits, int* out) {
   return true;
 }
 
+// An Identity with one data input and only control inputs after it.
+bool forwards(const NodeDefView& node) {
+  if (node.op != "Identity" || node.inputs.empty()) return false;
+  for (size_t k = 0; k < node.inputs.size(); ++k) {
+    bool control = !node.inputs[k].empty() && node.inputs[k].front() == kControlPrefix;
+    if (node.inputs[k].empty() || control != (k > 0)) return false;
+  }
+  return true;
+}
+
 // One function body being expanded for one call.
 struct Frame {
   const NodeDefView* call = nullptr;  // already in the outer graph's namespace
@@ -71,18 +81,22 @@ class Inliner {
   Status expand(const NodeDefView& call, bool keep_node, std::vector<NodeDefView>* out);
   Result<std::string_view> resolve_output(std::string_view tensor) const;
   Status rewire(NodeDefView* node) const;
+  void drop_unread_forwarding();
   Result<Frame> make_frame(const NodeDefView& call) const;
   Status substitute(const Frame& frame, const NodeDefView& node, AttrMap* attrs) const;
   Result<std::string_view> body_input(const Frame& frame, std::string_view text) const;
   Result<int> output_port(const Frame& frame, const NodeDefView& producer, std::string_view arg,
                           int index, std::string_view text) const;
   Result<NodeDefView> inline_node(const Frame& frame, const NodeDefView& def);
+  Result<std::string_view> body_control(const Frame& frame, const NodeDefView& def,
+                                        std::string_view text);
   Result<CallResult> call_result(const Frame& frame);
 
   GraphDefView& graph_;
   const OutputArgsLookup& output_args_;
   std::vector<std::string_view> stack_;  // functions being expanded, outermost first
   std::unordered_map<std::string_view, CallResult> calls_;  // by call node name
+  std::unordered_set<std::string_view> forwarding_;         // return Identities that calls skip
 };
 
 Result<Frame> Inliner::make_frame(const NodeDefView& call) const {
@@ -192,25 +206,27 @@ Result<std::string_view> Inliner::body_input(const Frame& frame, std::string_vie
   return graph_.keep(port == 0 ? name : str_cat(name, ":", port));
 }
 
+// "^x" in the body: on a body node, or on the producer of a function arg.
+Result<std::string_view> Inliner::body_control(const Frame& frame, const NodeDefView& def,
+                                               std::string_view text) {
+  std::string_view target = text.substr(1);
+  auto arg = frame.args.find(target);
+  if (arg != frame.args.end()) return graph_.keep(str_cat("^", node_of(arg->second)));
+  if (frame.body.count(target) != 0) return graph_.keep(str_cat("^", frame.prefix, target));
+  return frame.error("body node '", def.name, "' has control input '", text,
+                     "', which names no node or arg of the function");
+}
+
 Result<NodeDefView> Inliner::inline_node(const Frame& frame, const NodeDefView& def) {
   NodeDefView node = def;
   node.name = graph_.keep(str_cat(frame.prefix, def.name));
   node.inputs.clear();
   bool reads_body = false;
   for (std::string_view text : def.inputs) {
-    bool control = !text.empty() && text.front() == kControlPrefix;
-    std::string_view target = control ? text.substr(1) : text;
-    if (control) {
-      auto arg = frame.args.find(target);
-      if (arg != frame.args.end()) {
-        node.inputs.push_back(graph_.keep(str_cat("^", node_of(arg->second))));
-      } else if (frame.body.count(target) != 0) {
-        node.inputs.push_back(graph_.keep(str_cat("^", frame.prefix, target)));
-        reads_body = true;
-      } else {
-        return frame.error("body node '", def.name, "' has control input '", text,
-                           "', which names no node or arg of the function");
-      }
+    if (!text.empty() && text.front() == kControlPrefix) {
+      PBMEM_ASSIGN_OR_RETURN(std::string_view outer, body_control(frame, def, text));
+      node.inputs.push_back(outer);
+      reads_body |= frame.args.count(text.substr(1)) == 0;
       continue;
     }
     PBMEM_ASSIGN_OR_RETURN(std::string_view outer, body_input(frame, text));
@@ -226,8 +242,10 @@ Result<NodeDefView> Inliner::inline_node(const Frame& frame, const NodeDefView& 
   return node;
 }
 
-// Output k of the call is what output arg k returns. "^call" waits for the producers of those
-// tensors, the body's control_ret nodes and the call's own control inputs.
+// Output k of the call is what output arg k returns. "^call" waits for the body's control_ret
+// nodes (TF lists the body's stateful ops there), the control inputs of its return Identities
+// and the call's own control inputs, not for the outputs' producers: outputs are values that
+// only their readers need, and a control edge on a producer would block its fusion.
 Result<Inliner::CallResult> Inliner::call_result(const Frame& frame) {
   const FunctionDefView& fn = *frame.function;
   CallResult result;
@@ -238,9 +256,22 @@ Result<Inliner::CallResult> Inliner::call_result(const Frame& frame) {
     }
     std::string_view ret = fn.find_ret(arg.name);
     if (ret.empty()) return frame.error("output arg '", arg.name, "' has no 'ret' entry");
+    // tf.function returns every output through an Identity: read what it forwards instead, so
+    // that the producer and the call's readers are neighbours for fusion ("^call" waits for the
+    // Identity's control inputs instead). run() drops the Identity when nothing else reads it.
+    auto producer = frame.body.find(node_of(ret));
+    if (producer != frame.body.end() && forwards(*producer->second)) {
+      const NodeDefView& identity = *producer->second;
+      forwarding_.insert(graph_.keep(str_cat(frame.prefix, identity.name)));
+      ret = identity.inputs[0];
+      for (size_t k = 1; k < identity.inputs.size(); ++k) {
+        PBMEM_ASSIGN_OR_RETURN(std::string_view control,
+                               body_control(frame, identity, identity.inputs[k]));
+        result.controls.push_back(control);
+      }
+    }
     PBMEM_ASSIGN_OR_RETURN(std::string_view outer, body_input(frame, ret));
     result.outputs.push_back(outer);
-    result.controls.push_back(graph_.keep(str_cat("^", node_of(outer))));
   }
   for (const auto& [name, target] : fn.control_ret) {
     if (frame.body.count(target) == 0) {
@@ -349,6 +380,20 @@ Status Inliner::rewire(NodeDefView* node) const {
   return ok_status();
 }
 
+// Unread, a skipped return Identity would be a sink: a default output of the graph.
+void Inliner::drop_unread_forwarding() {
+  if (forwarding_.empty()) return;
+  std::unordered_set<std::string_view> read;
+  for (const NodeDefView& node : graph_.nodes) {
+    for (std::string_view input : node.inputs) read.insert(node_of(input));
+  }
+  auto unread = [&](const NodeDefView& node) {
+    return forwarding_.count(node.name) != 0 && read.count(node.name) == 0;
+  };
+  graph_.nodes.erase(std::remove_if(graph_.nodes.begin(), graph_.nodes.end(), unread),
+                     graph_.nodes.end());
+}
+
 Status Inliner::run() {
   std::unordered_set<std::string_view> read;  // nodes of the graph that others read
   for (const NodeDefView& node : graph_.nodes) {
@@ -366,6 +411,7 @@ Status Inliner::run() {
   graph_.nodes = std::move(nodes);
   if (calls_.empty()) return ok_status();
   for (NodeDefView& node : graph_.nodes) PBMEM_RETURN_IF_ERROR(rewire(&node));
+  drop_unread_forwarding();
   // Call outputs stay reachable by name ("call:1") for the outputs a user asks for.
   for (const auto& [name, result] : calls_) {
     std::vector<std::string_view> outputs;

@@ -4,9 +4,10 @@
 //
 // Body node `n` of a call `c` becomes node `c/n` (nested: `c/inner/n`). Function args become
 // the call's inputs. Readers of `c:k` read the tensor the function returns for output arg k (its
-// `ret` entry) directly, and `^c` becomes control inputs on those tensors' producers, the body's
-// control_ret nodes and the call's own control inputs; so no node stands between a producer in
-// a body and its readers outside, and fusion sees them as neighbours. A call that nothing reads
+// `ret` entry) directly, skipping the Identity tf.function returns through, and `^c` becomes
+// control inputs on the body's control_ret nodes and the call's own control inputs; so no node
+// or control edge stands between a producer in a body and its readers outside, and fusion sees
+// them as neighbours. A call that nothing reads
 // (a graph output) stays as an IdentityN named `c` over its outputs; every call's outputs stay
 // reachable by name through GraphDefView::call_outputs (Graph::resolve("c:1")). The call's
 // control inputs are added to the body nodes that read no other body node. Attr values that are

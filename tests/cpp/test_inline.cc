@@ -97,12 +97,9 @@ TEST(Inline, NestedCallsBecomeNodesUnderTheCallName) {
   ASSERT_TRUE(first.ok()) << first.status().to_string();
   EXPECT_EQ(*first, (TensorRef{gr.find("call/n"), 0}));
   EXPECT_FALSE(gr.resolve("call:2").ok());
-  // "^call" waits for the outputs' producers, the control_ret and the call's control inputs.
-  std::vector<int> after = gr.node(gr.find("after")).control_inputs;
-  std::sort(after.begin(), after.end());
-  std::vector<int> want = {gr.find("dep"), two, gr.find("call/n"), gr.find("call/side")};
-  std::sort(want.begin(), want.end());
-  EXPECT_EQ(after, want);
+  // "^call" waits for the control_ret and the call's control inputs.
+  EXPECT_EQ(gr.node(gr.find("after")).control_inputs,
+            (std::vector<int>{gr.find("call/side"), gr.find("dep")}));
   // A control input on an arg waits for the arg's producer; body roots wait for the call's
   // control inputs (the Const reads nothing, so it gets ^dep).
   EXPECT_EQ(gr.node(gr.find("call/side")).control_inputs,
@@ -125,6 +122,24 @@ TEST(Inline, ACallNothingReadsStaysAsIdentityN) {
   std::vector<int> sinks = graph->sinks();
   EXPECT_EQ(std::count(sinks.begin(), sinks.end(), graph->find("call")), 1);
   EXPECT_EQ(std::count(sinks.begin(), sinks.end(), graph->find("call/n")), 0);
+}
+
+TEST(Inline, ReturnIdentitiesAreSkipped) {
+  // As tf.function writes bodies: conv -> Identity(^NoOp) -> ret.
+  FunctionDefView fn = function("f", {"a"}, {"o"});
+  fn.nodes = {node("conv", "Conv2D", {"a", "a"}), node("done", "NoOp", {"^a"}),
+              node("Identity", "Identity", {"conv:output:0", "^done"})};
+  fn.ret = {{"o", "Identity:output:0"}};
+  GraphDefView g =
+      graph_with({node("in", "Placeholder"), call("call", "f", {"in"}),
+                  node("bias", "BiasAdd", {"call", "in"}), node("after", "NoOp", {"^call"})},
+                 {fn});
+  Result<Graph> graph = inline_and_build(std::move(g));
+  ASSERT_TRUE(graph.ok()) << graph.status().to_string();
+  EXPECT_LT(graph->find("call/Identity"), 0);
+  EXPECT_EQ(graph->node(graph->find("bias")).inputs[0], (TensorRef{graph->find("call/conv"), 0}));
+  EXPECT_EQ(graph->node(graph->find("after")).control_inputs,
+            std::vector<int>{graph->find("call/done")});
 }
 
 TEST(Inline, AnUnreadCallWithoutOutputsIsANoOp) {
