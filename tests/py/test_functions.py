@@ -284,6 +284,31 @@ def test_unsupported_ops_inside_functions_are_listed(tmp_path):
     assert_cli_error(run_cli(["run", path, "--input-shape", "x=1,2"]), *must_mention)
 
 
+def test_unsupported_ops_in_tf_control_flow_bodies_are_listed(tmp_path):
+    """A TF-built While and If (not lowered): their cond/body/branch functions are not inlined,
+    but their unsupported ops are listed with the graph's, all in one error."""
+    tf = tfcheck._tf()
+
+    def body(i, a):
+        return i + 1, tf.linalg.det(a) * a
+
+    @tf.function(input_signature=[tf.TensorSpec((2, 2), tf.float32)])
+    def model(x):
+        y = tf.while_loop(lambda i, a: i < 3, body, (0, x))[1]
+        return tf.cond(tf.reduce_sum(y) > 0, lambda: y * 2.0, lambda: tf.linalg.inv(y))
+
+    _, graph_def = _freeze(model)
+    loops = {n.op for n in graph_def.node} & {"While", "StatelessWhile", "If", "StatelessIf"}
+    assert len(loops) == 2, sorted({n.op for n in graph_def.node})
+    path = _write(tmp_path, "control_flow.pb", graph_def)
+    must_mention = (*sorted(loops), "MatrixDeterminant", "MatrixInverse", "in function '")
+    result = run_cli(["inspect", path])
+    assert_ok(result)
+    for text in must_mention:
+        assert text in result.stdout, f"inspect does not list {text!r}:\n{result.stdout}"
+    assert_cli_error(run_cli(["run", path, "--input-shape", "x=2,2"]), *must_mention)
+
+
 # ---------------------------------------------------------------------------------------------
 # Truncated and fuzzed library bytes.
 
