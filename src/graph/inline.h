@@ -7,11 +7,12 @@
 // `ret` entry) directly, skipping the Identity tf.function returns through, and `^c` becomes
 // control inputs on the body's control_ret nodes and the call's own control inputs; so no node
 // or control edge stands between a producer in a body and its readers outside, and fusion sees
-// them as neighbours. A call that nothing reads
-// (a graph output) stays as an IdentityN named `c` over its outputs; every call's outputs stay
-// reachable by name through GraphDefView::call_outputs (Graph::resolve("c:1")). The call's
-// control inputs are added to the body nodes that read no other body node. Attr values that are
-// placeholders ("$T") are bound from the call's `f` attrs, then from the call node's attrs.
+// them as neighbours (the skipped Identity's control inputs join `^c`'s). A call that nothing
+// reads (a graph output) stays as an IdentityN named `c` over its outputs (a NoOp without
+// outputs); every call's outputs stay reachable by name through GraphDefView::call_outputs
+// (Graph::resolve("c:1")). The call's control inputs are added to the body nodes that read no
+// other body node. Attr values that are placeholders ("$T") are bound from the call's `f`
+// attrs, then from the call node's attrs.
 #pragma once
 
 #include <functional>
