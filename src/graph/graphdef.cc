@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "graph/graphdef_fields.h"
+#include "graph/graphdef_parse.h"
 #include "graph/proto_reader.h"
 
 namespace pbmem {
@@ -18,6 +19,13 @@ constexpr int64_t kMaxShapeRank = 254;
 constexpr int64_t kHalfBitsMask = 0xffff;
 // Name used in errors for graphs parsed from memory.
 constexpr const char* kInMemoryName = "<in-memory bytes>";
+// tensor_content below this size is copied into the arena too: a few pages at most, and a
+// small constant read through the mapping would fault in its neighbours' pages with it.
+constexpr uint64_t kCopiedTensorContentBytes = 16 * 1024;
+
+}  // namespace
+
+namespace wire {
 
 // ---------------------------------------------------------------- reading helpers
 
@@ -42,16 +50,21 @@ Status read_string(MappedFile& file, const ProtoReader& reader, const ProtoField
   return ok_status();
 }
 
-// tensor_content below this size is copied into the arena too: a few pages at most, and a
-// small constant read through the mapping would fault in its neighbours' pages with it.
-constexpr uint64_t kCopiedTensorContentBytes = 16 * 1024;
-
 Status read_varint_field(const ProtoReader& reader, const ProtoField& field,
                          const char* field_name, uint64_t* out) {
   PBMEM_RETURN_IF_ERROR(expect_wire(reader, field, field_name, WireType::kVarint));
   *out = field.value;
   return ok_status();
 }
+
+}  // namespace wire
+
+namespace {
+
+using wire::expect_wire;
+using wire::open_message;
+using wire::read_string;
+using wire::read_varint_field;
 
 // ---------------------------------------------------------------- TensorShapeProto
 
@@ -251,6 +264,23 @@ Status parse_list(MappedFile& file, const ProtoReader& parent, const ProtoField&
   return ok_status();
 }
 
+// NameAttrList: the function an attr names, with the attr values it is instantiated with.
+Status parse_name_attr_list(MappedFile& file, const ProtoReader& parent, const ProtoField& field,
+                            AttrValue* out) {
+  PBMEM_ASSIGN_OR_RETURN(ProtoReader reader, open_message(parent, field, "func", "NameAttrList"));
+  ProtoField f;
+  while (!reader.done()) {
+    PBMEM_RETURN_IF_ERROR(reader.next(&f));
+    if (f.number == fields::name_attr_list::kName) {
+      PBMEM_RETURN_IF_ERROR(read_string(file, reader, f, "name", &out->func_name));
+    } else if (f.number == fields::name_attr_list::kAttr) {
+      PBMEM_RETURN_IF_ERROR(
+          wire::parse_attr_entry(file, reader, f, "NameAttrList.AttrEntry", &out->func_attrs));
+    }
+  }
+  return ok_status();
+}
+
 // AttrValue is a oneof: the last value field read decides the kind.
 Status parse_attr_value(MappedFile& file, const ProtoReader& parent, const ProtoField& field, AttrValue* out) {
   PBMEM_ASSIGN_OR_RETURN(ProtoReader reader, open_message(parent, field, "value", "AttrValue"));
@@ -307,7 +337,8 @@ Status parse_attr_value(MappedFile& file, const ProtoReader& parent, const Proto
         out->kind = AttrValue::Kind::kPlaceholder;
         break;
       case af::kFunc:
-        PBMEM_RETURN_IF_ERROR(expect_wire(reader, f, "func", WireType::kLengthDelimited));
+        out->func_attrs.clear();
+        PBMEM_RETURN_IF_ERROR(parse_name_attr_list(file, reader, f, out));
         out->kind = AttrValue::Kind::kFunc;
         break;
       default:
@@ -317,31 +348,18 @@ Status parse_attr_value(MappedFile& file, const ProtoReader& parent, const Proto
   return ok_status();
 }
 
+}  // namespace
+
 // ---------------------------------------------------------------- NodeDef
 
-Status parse_attr_entry(MappedFile& file, const ProtoReader& parent, const ProtoField& field, NodeDefView* node) {
-  PBMEM_ASSIGN_OR_RETURN(ProtoReader reader,
-                         open_message(parent, field, "attr", "NodeDef.AttrEntry"));
-  std::string_view key;
-  AttrValue value;
-  ProtoField f;
-  while (!reader.done()) {
-    PBMEM_RETURN_IF_ERROR(reader.next(&f));
-    if (f.number == fields::map_entry::kKey) {
-      PBMEM_RETURN_IF_ERROR(read_string(file, reader, f, "key", &key));
-    } else if (f.number == fields::map_entry::kValue) {
-      PBMEM_RETURN_IF_ERROR(parse_attr_value(file, reader, f, &value));
-    }
-  }
-  // Map semantics: a repeated key replaces the earlier value.
-  for (auto& entry : node->attrs) {
-    if (entry.first == key) {
-      entry.second = std::move(value);
-      return ok_status();
-    }
-  }
-  node->attrs.emplace_back(key, std::move(value));
-  return ok_status();
+namespace wire {
+
+Status parse_attr_entry(MappedFile& file, const ProtoReader& parent, const ProtoField& field,
+                        const char* message, AttrMap* attrs) {
+  return parse_map_entry(file, parent, field, "attr", message, attrs,
+                         [&file](const ProtoReader& reader, const ProtoField& f, AttrValue* value) {
+                           return parse_attr_value(file, reader, f, value);
+                         });
 }
 
 Status parse_node(MappedFile& file, const ProtoReader& parent, const ProtoField& field, NodeDefView* node) {
@@ -367,7 +385,7 @@ Status parse_node(MappedFile& file, const ProtoReader& parent, const ProtoField&
         PBMEM_RETURN_IF_ERROR(read_string(file, reader, f, "device", &node->device));
         break;
       case nf::kAttr:
-        PBMEM_RETURN_IF_ERROR(parse_attr_entry(file, reader, f, node));
+        PBMEM_RETURN_IF_ERROR(parse_attr_entry(file, reader, f, "NodeDef.AttrEntry", &node->attrs));
         break;
       default:
         break;  // experimental_debug_info and unknown fields
@@ -375,6 +393,12 @@ Status parse_node(MappedFile& file, const ProtoReader& parent, const ProtoField&
   }
   return ok_status();
 }
+
+}  // namespace wire
+
+namespace {
+
+using wire::parse_node;
 
 Status parse_versions(const ProtoReader& parent, const ProtoField& field, int64_t* producer) {
   PBMEM_ASSIGN_OR_RETURN(ProtoReader reader, open_message(parent, field, "versions", "VersionDef"));
@@ -432,7 +456,7 @@ Status parse_graph_fields(const std::shared_ptr<MappedFile>& file, GraphDefView*
         break;
       }
       case gf::kLibrary:
-        PBMEM_RETURN_IF_ERROR(expect_wire(reader, f, "library", WireType::kLengthDelimited));
+        PBMEM_RETURN_IF_ERROR(wire::parse_function_library(*file, reader, f, &graph->library));
         graph->has_function_library = true;
         break;
       default:
@@ -447,7 +471,7 @@ Status parse_graph_fields(const std::shared_ptr<MappedFile>& file, GraphDefView*
 
 // ---------------------------------------------------------------- views and parsing
 
-const AttrValue* NodeDefView::find_attr(std::string_view key) const {
+const AttrValue* find_attr(const AttrMap& attrs, std::string_view key) {
   for (const auto& entry : attrs) {
     if (entry.first == key) return &entry.second;
   }

@@ -8,10 +8,12 @@
 // throughout.
 //
 // Field numbers follow TF's documented schema (graph.proto, node_def.proto, attr_value.proto,
-// tensor.proto, tensor_shape.proto, types.proto); see docs/graphdef_schema.proto.
+// tensor.proto, tensor_shape.proto, types.proto, function.proto, op_def.proto); see
+// docs/graphdef_schema.proto.
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -41,6 +43,9 @@ struct TensorProtoView {
 };
 
 struct AttrValue;
+// A map<string, AttrValue> in file order (a repeated key keeps its last value).
+using AttrMap = std::vector<std::pair<std::string_view, AttrValue>>;
+const AttrValue* find_attr(const AttrMap& attrs, std::string_view key);
 
 struct AttrList {
   std::vector<std::string_view> s;
@@ -64,6 +69,9 @@ struct AttrValue {
   Shape shape;
   TensorProtoView tensor;
   AttrList list;
+  // kFunc: a NameAttrList, the function's name and the attr values it is instantiated with.
+  std::string_view func_name;
+  AttrMap func_attrs;
 };
 
 struct NodeDefView {
@@ -71,8 +79,38 @@ struct NodeDefView {
   std::string_view op;
   std::string_view device;
   std::vector<std::string_view> inputs;  // "node", "node:1", "^control"
-  std::vector<std::pair<std::string_view, AttrValue>> attrs;
-  const AttrValue* find_attr(std::string_view key) const;
+  AttrMap attrs;
+  const AttrValue* find_attr(std::string_view key) const { return pbmem::find_attr(attrs, key); }
+};
+
+// OpDef.ArgDef: one input or output of a function signature.
+struct ArgDefView {
+  std::string_view name;
+  DType type = DType::kInvalid;     // when the dtype is fixed
+  std::string_view type_attr;       // or named by an attr
+  std::string_view number_attr;     // a list of that many tensors
+  std::string_view type_list_attr;  // a list of tensors of these dtypes
+  bool is_list() const { return !number_attr.empty() || !type_list_attr.empty(); }
+};
+
+// FunctionDef: a signature and a body. Body inputs name function args ("x") or body node
+// outputs in the "node:output_arg:index" form; `ret` maps each output arg to such a tensor.
+struct FunctionDefView {
+  std::string_view name;
+  std::vector<ArgDefView> inputs;
+  std::vector<ArgDefView> outputs;
+  AttrMap attrs;
+  std::vector<NodeDefView> nodes;
+  std::vector<std::pair<std::string_view, std::string_view>> ret;          // output arg -> tensor
+  std::vector<std::pair<std::string_view, std::string_view>> control_ret;  // name -> body node
+  std::string_view find_ret(std::string_view output_arg) const;
+};
+
+// FunctionDefLibrary: the graph's functions, in file order. Functions are kept after inlining so
+// that ops which run a body as a sub-graph (If/While branches) can find it by name.
+struct FunctionLibraryView {
+  std::vector<FunctionDefView> functions;
+  const FunctionDefView* find(std::string_view name) const;
 };
 
 struct GraphDefView {
@@ -80,6 +118,13 @@ struct GraphDefView {
   std::vector<NodeDefView> nodes;
   int64_t producer_version = 0;
   bool has_function_library = false;
+  FunctionLibraryView library;
+  // Set by inlining (graph/inline.h): each inlined call's name and the tensors its outputs are.
+  std::vector<std::pair<std::string_view, std::vector<std::string_view>>> call_outputs;
+  // Names and inputs made by inlining (graph/inline.h), which are not in the file. A deque
+  // never moves its elements, so views into them stay valid as it grows and when it is moved.
+  std::deque<std::string> strings;
+  std::string_view keep(std::string text) { return strings.emplace_back(std::move(text)); }
 };
 
 // Parses a GraphDef. Errors name the file, byte offset and the message/field being read.

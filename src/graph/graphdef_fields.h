@@ -58,6 +58,42 @@ inline constexpr uint32_t kTensor = 8;
 inline constexpr uint32_t kFunc = 9;
 }  // namespace list
 
+// NameAttrList (AttrValue.func): a function name and the attr values it is called with.
+namespace name_attr_list {
+inline constexpr uint32_t kName = 1;
+inline constexpr uint32_t kAttr = 2;
+}  // namespace name_attr_list
+
+namespace library {
+inline constexpr uint32_t kFunction = 1;
+inline constexpr uint32_t kGradient = 2;  // skipped: inference never needs gradients
+}  // namespace library
+
+namespace function {
+inline constexpr uint32_t kSignature = 1;
+inline constexpr uint32_t kNodeDef = 3;
+inline constexpr uint32_t kRet = 4;
+inline constexpr uint32_t kAttr = 5;
+inline constexpr uint32_t kControlRet = 6;
+inline constexpr uint32_t kArgAttr = 7;  // skipped
+}  // namespace function
+
+namespace op_def {
+inline constexpr uint32_t kName = 1;
+inline constexpr uint32_t kInputArg = 2;
+inline constexpr uint32_t kOutputArg = 3;
+inline constexpr uint32_t kAttr = 4;  // skipped: attrs are bound by the caller
+inline constexpr uint32_t kControlOutput = 20;
+}  // namespace op_def
+
+namespace arg_def {
+inline constexpr uint32_t kName = 1;
+inline constexpr uint32_t kType = 3;
+inline constexpr uint32_t kTypeAttr = 4;
+inline constexpr uint32_t kNumberAttr = 5;
+inline constexpr uint32_t kTypeListAttr = 6;
+}  // namespace arg_def
+
 namespace shape {
 inline constexpr uint32_t kDim = 2;
 inline constexpr uint32_t kUnknownRank = 3;

@@ -252,6 +252,15 @@ Result<TensorRef> Graph::resolve(std::string_view tensor_name) const {
   }
   int node = find(parsed->node);
   if (node < 0) {
+    // An inlined function call: its outputs are tensors of the body's nodes.
+    for (const auto& [call, outputs] : def_->call_outputs) {
+      if (call != parsed->node) continue;
+      if (static_cast<size_t>(parsed->port) < outputs.size()) {
+        return resolve(outputs[static_cast<size_t>(parsed->port)]);
+      }
+      return out_of_range("tensor name '", tensor_name, "': the function call '", call, "' has ",
+                          outputs.size(), " outputs");
+    }
     return not_found("tensor name '", tensor_name, "': no node named '", parsed->node,
                      "' in the graph");
   }

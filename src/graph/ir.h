@@ -73,9 +73,12 @@ class Graph {
   int num_nodes() const { return static_cast<int>(nodes_.size()); }
   // Index of a node by name, or -1.
   int find(std::string_view name) const;
-  // Parses "name" or "name:port" into a TensorRef; NotFound names the missing node.
+  // Parses "name" or "name:port" into a TensorRef (an inlined function call's name stands for its
+  // outputs); NotFound names the missing node.
   Result<TensorRef> resolve(std::string_view tensor_name) const;
   const std::shared_ptr<MappedFile>& file() const { return def_->file; }
+  // The GraphDef's functions, kept after inlining for ops that run a body as a sub-graph.
+  const FunctionLibraryView& library() const { return def_->library; }
 
   // Topological order of the nodes needed for `targets` (data and control edges), Kahn's
   // algorithm with ties broken by file order, so the schedule is deterministic. An empty target

@@ -190,10 +190,17 @@ class FusedBatchNormV3Kernel : public FusedBatchNormKernel {
 }  // namespace
 
 Status register_batchnorm_ops(OpRegistry& registry) {
+  // TF's output args, which function bodies name ("bn:batch_mean:0" is port 1).
+  const std::vector<std::string> v1_outputs = {"y", "batch_mean", "batch_variance",
+                                               "reserve_space_1", "reserve_space_2"};
+  std::vector<std::string> v3_outputs = v1_outputs;
+  v3_outputs.push_back("reserve_space_3");
   return registry.add_all({
-      {"FusedBatchNorm", op_record<FusedBatchNormV1V2Kernel>().in_place()},
-      {"FusedBatchNormV2", op_record<FusedBatchNormV1V2Kernel>().in_place()},
-      {"FusedBatchNormV3", op_record<FusedBatchNormV3Kernel>().in_place()},
+      {"FusedBatchNorm", op_record<FusedBatchNormV1V2Kernel>().in_place().output_args(v1_outputs)},
+      {"FusedBatchNormV2",
+       op_record<FusedBatchNormV1V2Kernel>().in_place().output_args(v1_outputs)},
+      {"FusedBatchNormV3",
+       op_record<FusedBatchNormV3Kernel>().in_place().output_args(v3_outputs)},
   });
 }
 

@@ -273,6 +273,10 @@ struct OpRecord {
   // The activation a producer can apply in place of a node of this op (fusion).
   std::optional<ActivationKind> fusable_activation;
   MultiplyAddsFn multiply_adds = nullptr;  // null: memory-bound, left out of the FLOP count
+  // For an op with several output args, their names in port order (each one tensor), as in
+  // TF's OpDef: function bodies name outputs "node:arg:index" (graph/inline.h). Empty for the
+  // usual single output arg, whose index is the port.
+  std::vector<std::string> output_arg_names;
 
   std::unique_ptr<Kernel> make() const {
     std::unique_ptr<Kernel> kernel = factory();
@@ -288,6 +292,9 @@ struct OpRecord {
     return with(&OpRecord::fusable_activation, std::optional<ActivationKind>(kind));
   }
   OpRecord flops(MultiplyAddsFn fn) const { return with(&OpRecord::multiply_adds, fn); }
+  OpRecord output_args(std::vector<std::string> names) const {
+    return with(&OpRecord::output_arg_names, std::move(names));
+  }
 
  private:
   template <typename T>
@@ -331,6 +338,9 @@ class OpRegistry {
   Status add_all(const std::vector<OpDef>& defs);
   // The op's record, or nullptr. Records stay where they are for the registry's lifetime.
   const OpRecord* find(std::string_view op) const;
+  // The op's output arg names (OpRecord::output_arg_names), or nullptr for an op with a single
+  // output arg or an unknown op.
+  const std::vector<std::string>* output_args(std::string_view op) const;
   std::vector<std::string> ops() const;  // sorted
   // All ops of every family (registry.cc).
   static const OpRegistry& global();

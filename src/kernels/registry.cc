@@ -22,6 +22,12 @@ const OpRecord* OpRegistry::find(std::string_view op) const {
   return it == records_.end() ? nullptr : &it->second;
 }
 
+const std::vector<std::string>* OpRegistry::output_args(std::string_view op) const {
+  const OpRecord* record = find(op);
+  return record == nullptr || record->output_arg_names.empty() ? nullptr
+                                                                : &record->output_arg_names;
+}
+
 std::vector<std::string> OpRegistry::ops() const {
   std::vector<std::string> names;
   names.reserve(records_.size());

@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
+#include "graph/inline.h"
 #include "shape/infer.h"
 
 namespace pbmem {
@@ -17,30 +19,93 @@ std::string output_name(const Node& node, int port) {
   return port == 0 ? node.name : node.name + ":" + std::to_string(port);
 }
 
-// "Foo (node 'a', node 'b'), Bar (node 'c')", grouped by op type in first-seen order.
-std::vector<std::string> describe_unsupported(const Graph& graph,
-                                              const std::vector<const OpRecord*>& records) {
-  constexpr size_t kMaxNodesNamed = 5;
+// Unsupported ops by op type in first-seen order, each with up to kMaxNodesNamed descriptions
+// ("node 'a'", "node 'b' in function 'f'").
+struct UnsupportedOps {
+  static constexpr size_t kMaxNodesNamed = 5;
   std::vector<std::string> order;
   std::map<std::string, std::vector<std::string>> nodes_by_op;
+
+  void add(const std::string& op, std::string description) {
+    auto& names = nodes_by_op[op];
+    if (names.empty()) order.push_back(op);
+    names.push_back(std::move(description));
+  }
+  // "Foo (node 'a', node 'b'), Bar (node 'c')".
+  std::vector<std::string> lines() const {
+    std::vector<std::string> out;
+    for (const std::string& op : order) {
+      const auto& names = nodes_by_op.at(op);
+      std::string line = op + " (";
+      for (size_t k = 0; k < names.size() && k < kMaxNodesNamed; ++k) {
+        line += (k ? ", " : "") + names[k];
+      }
+      if (names.size() > kMaxNodesNamed)
+        line += str_cat(" and ", names.size() - kMaxNodesNamed, " more");
+      out.push_back(line + ")");
+    }
+    return out;
+  }
+};
+
+// Functions that nodes left after inlining still name in attrs (If/While branches and bodies):
+// their ops must run too, so unsupported ones are listed with the graph's.
+void add_unsupported_in_functions(const Graph& graph,
+                                  const std::vector<const OpRecord*>& records,
+                                  const OpRegistry* extra_ops, UnsupportedOps* out) {
+  const FunctionLibraryView& library = graph.library();
+  std::vector<const FunctionDefView*> pending;
+  std::set<std::string_view> seen;
+  auto visit_attrs = [&](const AttrMap& attrs) {
+    for (const auto& entry : attrs) {
+      if (entry.second.kind != AttrValue::Kind::kFunc) continue;
+      const FunctionDefView* fn = library.find(entry.second.func_name);
+      if (fn != nullptr && seen.insert(fn->name).second) pending.push_back(fn);
+    }
+  };
+  for (int i = 0; i < graph.num_nodes(); ++i) {
+    if (records[static_cast<size_t>(i)] != nullptr || graph.node(i).def == nullptr) continue;
+    visit_attrs(graph.node(i).def->attrs);
+  }
+  const OpRegistry& registry = OpRegistry::global();
+  while (!pending.empty()) {
+    const FunctionDefView* fn = pending.back();
+    pending.pop_back();
+    for (const NodeDefView& node : fn->nodes) {
+      visit_attrs(node.attrs);
+      bool known = is_function_call_op(node.op) || registry.find(node.op) != nullptr ||
+                   (extra_ops != nullptr && extra_ops->find(node.op) != nullptr);
+      if (!known) {
+        out->add(std::string(node.op),
+                 str_cat("node '", node.name, "' in function '", fn->name, "'"));
+      }
+    }
+  }
+}
+
+std::vector<std::string> describe_unsupported(const Graph& graph,
+                                              const std::vector<const OpRecord*>& records,
+                                              const OpRegistry* extra_ops) {
+  UnsupportedOps unsupported;
   for (int i = 0; i < graph.num_nodes(); ++i) {
     if (records[static_cast<size_t>(i)] != nullptr) continue;
     const Node& node = graph.node(i);
-    auto& names = nodes_by_op[node.op];
-    if (names.empty()) order.push_back(node.op);
-    names.push_back(node.name);
+    unsupported.add(node.op, "node '" + node.name + "'");
   }
-  std::vector<std::string> lines;
-  for (const std::string& op : order) {
-    const auto& names = nodes_by_op[op];
-    std::string line = op + " (";
-    for (size_t k = 0; k < names.size() && k < kMaxNodesNamed; ++k) {
-      line += (k ? ", node '" : "node '") + names[k] + "'";
-    }
-    if (names.size() > kMaxNodesNamed) line += str_cat(" and ", names.size() - kMaxNodesNamed, " more");
-    lines.push_back(line + ")");
-  }
-  return lines;
+  add_unsupported_in_functions(graph, records, extra_ops, &unsupported);
+  return unsupported.lines();
+}
+
+// Inlines function calls (graph/inline.h) and builds the IR.
+Result<Graph> build_graph(GraphDefView def, const OpRegistry* extra_ops) {
+  const OpRegistry& registry = OpRegistry::global();
+  auto output_args = [&registry, extra_ops](std::string_view op) {
+    const std::vector<std::string>* args = registry.output_args(op);
+    if (args == nullptr && extra_ops != nullptr) args = extra_ops->output_args(op);
+    return args;
+  };
+  PBMEM_RETURN_IF_ERROR(inline_function_calls(&def, output_args));
+  return Graph::build(std::move(def));
 }
 
 }  // namespace
@@ -51,7 +116,7 @@ Model::~Model() = default;
 Result<std::shared_ptr<Model>> Model::load(const std::string& path, const Options& options) {
   auto def = load_graphdef(path);
   if (!def.ok()) return def.status().with_context("cannot load '" + path + "'");
-  auto graph = Graph::build(std::move(def).value());
+  auto graph = build_graph(std::move(def).value(), options.extra_ops);
   if (!graph.ok()) return graph.status().with_context("invalid graph in '" + path + "'");
   auto model = std::make_shared<Model>(std::move(graph).value(), path);
   PBMEM_RETURN_IF_ERROR(model->initialise(options).with_context("in '" + path + "'"));
@@ -61,7 +126,7 @@ Result<std::shared_ptr<Model>> Model::load(const std::string& path, const Option
 Result<std::shared_ptr<Model>> Model::from_bytes(std::string bytes, const Options& options) {
   auto def = parse_graphdef(MappedFile::from_bytes(std::move(bytes)));
   if (!def.ok()) return def.status();
-  PBMEM_ASSIGN_OR_RETURN(Graph graph, Graph::build(std::move(def).value()));
+  PBMEM_ASSIGN_OR_RETURN(Graph graph, build_graph(std::move(def).value(), options.extra_ops));
   auto model = std::make_shared<Model>(std::move(graph), "<memory>");
   PBMEM_RETURN_IF_ERROR(model->initialise(options));
   return model;
@@ -76,7 +141,7 @@ Status Model::initialise(const Options& options) {
       records_[static_cast<size_t>(i)] = options.extra_ops->find(graph_.node(i).op);
     }
   }
-  unsupported_ = describe_unsupported(graph_, records_);
+  unsupported_ = describe_unsupported(graph_, records_, options.extra_ops);
   if (options.require_supported_ops && !unsupported_.empty()) {
     std::string list;
     for (const std::string& line : unsupported_) list += "\n  " + line;

@@ -256,7 +256,7 @@ TEST(GraphDefWire, UnknownFieldsAndGroupsAreSkipped) {
   node.tag(80, 3).u(1, 5).tag(81, 3).bytes(2, "x").tag(81, 4).tag(80, 4);  // nested groups
   node.bytes(2, "Op");
   Wire graph;
-  graph.msg(1, node).bytes(2, "library").u(3, 21).tag(99, 3).tag(99, 4);
+  graph.msg(1, node).bytes(2, "").u(3, 21).tag(99, 3).tag(99, 4);  // an empty library
   Result<GraphDefView> g = parse_bytes(graph.s);
   ASSERT_TRUE(g.ok()) << g.status().to_string();
   EXPECT_EQ(g->nodes[0].op, "Op");

@@ -1,5 +1,6 @@
-// libFuzzer target for the whole load path: bytes -> GraphDef view -> Graph -> Model (which runs
-// load-time shape inference) -> summary(). Any crash, sanitizer report or hang is a bug; a
+// libFuzzer target for the whole load path: bytes -> GraphDef view (with its function library)
+// -> Graph -> Model (which inlines function calls and runs load-time shape inference) ->
+// summary(). Any crash, sanitizer report or hang is a bug; a
 // Status error is the expected outcome for almost every input.
 //
 // Build (clang): cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DPBMEM_FUZZ=ON
@@ -9,6 +10,7 @@
 #include <cstdint>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "graph/graphdef.h"
 #include "graph/ir.h"
@@ -25,8 +27,8 @@ bool too_large(const pbmem::TensorProtoView& tensor) {
   return bytes.ok() && *bytes > kMaxFuzzConstBytes;
 }
 
-bool has_huge_constant(const pbmem::GraphDefView& graph) {
-  for (const pbmem::NodeDefView& node : graph.nodes) {
+bool has_huge_constant(const std::vector<pbmem::NodeDefView>& nodes) {
+  for (const pbmem::NodeDefView& node : nodes) {
     for (const auto& attr : node.attrs) {
       const pbmem::AttrValue& value = attr.second;
       if (value.kind == pbmem::AttrValue::Kind::kTensor && too_large(value.tensor)) return true;
@@ -34,6 +36,15 @@ bool has_huge_constant(const pbmem::GraphDefView& graph) {
         if (too_large(t)) return true;
       }
     }
+  }
+  return false;
+}
+
+// Function bodies are inlined at load, so their constants count too.
+bool has_huge_constant(const pbmem::GraphDefView& graph) {
+  if (has_huge_constant(graph.nodes)) return true;
+  for (const pbmem::FunctionDefView& function : graph.library.functions) {
+    if (has_huge_constant(function.nodes)) return true;
   }
   return false;
 }
