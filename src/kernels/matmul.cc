@@ -285,12 +285,14 @@ class BatchMatMulV2Kernel : public MatMulKernel {
 
 }  // namespace
 
+Status register_einsum_ops(OpRegistry& registry);  // einsum.cc
+
 Status register_matmul_ops(OpRegistry& registry) {
   PBMEM_RETURN_IF_ERROR(registry.add("MatMul", make_kernel<PlainMatMulKernel>));
   PBMEM_RETURN_IF_ERROR(registry.add("BatchMatMul", make_kernel<BatchMatMulKernel>));
   PBMEM_RETURN_IF_ERROR(registry.add("BatchMatMulV2", make_kernel<BatchMatMulV2Kernel>));
   PBMEM_RETURN_IF_ERROR(registry.add("BatchMatMulV3", make_kernel<BatchMatMulV2Kernel>));
-  return ok_status();
+  return register_einsum_ops(registry);
 }
 
 }  // namespace pbmem
