@@ -60,6 +60,7 @@ bool visit_float_reader(DType dtype, Fn&& fn) {
 }
 
 Status register_crop_and_resize_ops(OpRegistry& registry);  // crop_and_resize.cc
+Status register_nms_ops(OpRegistry& registry);              // nms.cc
 
 }  // namespace array_detail
 }  // namespace pbmem

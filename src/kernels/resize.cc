@@ -329,7 +329,8 @@ Status register_image_ops(OpRegistry& registry) {
   PBMEM_RETURN_IF_ERROR(registry.add("ResizeBilinear", array_detail::make_resize<ResizeMode::kBilinear>));
   PBMEM_RETURN_IF_ERROR(registry.add("ResizeBicubic", array_detail::make_resize<ResizeMode::kBicubic>));
   PBMEM_RETURN_IF_ERROR(registry.add("ResizeNearestNeighbor", array_detail::make_resize<ResizeMode::kNearest>));
-  return array_detail::register_crop_and_resize_ops(registry);
+  PBMEM_RETURN_IF_ERROR(array_detail::register_crop_and_resize_ops(registry));
+  return array_detail::register_nms_ops(registry);
 }
 
 }  // namespace pbmem
