@@ -540,7 +540,7 @@ Status register_nn_ops(OpRegistry& registry) {
   PBMEM_RETURN_IF_ERROR(register_batchnorm_ops(registry));
   PBMEM_RETURN_IF_ERROR(register_fake_quant_ops(registry));
   PBMEM_RETURN_IF_ERROR(register_lrn_ops(registry));
-  return ok_status();
+  return register_conv3d_ops(registry);
 }
 
 }  // namespace pbmem
