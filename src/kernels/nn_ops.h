@@ -20,6 +20,7 @@ Status register_batchnorm_ops(OpRegistry& registry);   // kernels/batchnorm.cc
 Status register_fake_quant_ops(OpRegistry& registry);  // kernels/fake_quant.cc
 Status register_lrn_ops(OpRegistry& registry);         // kernels/lrn.cc
 Status register_conv3d_ops(OpRegistry& registry);      // kernels/conv3d.cc
+Status register_dilation_ops(OpRegistry& registry);    // kernels/dilation2d.cc
 
 inline constexpr int kNhwcRank = 4;
 inline constexpr int kNhwcBatch = 0;
