@@ -324,13 +324,16 @@ std::unique_ptr<Kernel> make_resize() {
 }  // namespace
 }  // namespace array_detail
 
+Status register_fft_ops(OpRegistry& registry);  // fft.cc (audio spectrograms)
+
 Status register_image_ops(OpRegistry& registry) {
   using array_detail::ResizeMode;
   PBMEM_RETURN_IF_ERROR(registry.add("ResizeBilinear", array_detail::make_resize<ResizeMode::kBilinear>));
   PBMEM_RETURN_IF_ERROR(registry.add("ResizeBicubic", array_detail::make_resize<ResizeMode::kBicubic>));
   PBMEM_RETURN_IF_ERROR(registry.add("ResizeNearestNeighbor", array_detail::make_resize<ResizeMode::kNearest>));
   PBMEM_RETURN_IF_ERROR(array_detail::register_crop_and_resize_ops(registry));
-  return array_detail::register_nms_ops(registry);
+  PBMEM_RETURN_IF_ERROR(array_detail::register_nms_ops(registry));
+  return register_fft_ops(registry);
 }
 
 }  // namespace pbmem
