@@ -74,3 +74,31 @@ def test_einsum_mismatched_dims():
                                {"a": (np.float32, (2, None)), "b": (np.float32, (3, 4))},
                                {"a": np.ones((2, 5), np.float32), "b": np.ones((3, 4), np.float32)},
                                "einsum_bad_dims", "size 5", "ij,jk->ik")
+
+
+def test_keras_multi_head_attention_frozen():
+    """A Keras MultiHeadAttention layer and an EinsumDense frozen as users do (freezing keeps some
+    contractions as Einsum nodes, others become BatchMatMulV2), run with a dynamic batch."""
+    tf = tfcheck._tf()
+    import keras
+    import pbmem
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+    keras.utils.set_random_seed(0)
+    q_in = keras.Input((6, 16))
+    kv_in = keras.Input((9, 16))
+    y = keras.layers.MultiHeadAttention(num_heads=4, key_dim=8, value_dim=5)(q_in, kv_in)
+    y = keras.layers.EinsumDense("abc,cd->abd", output_shape=(None, 7), bias_axes="d")(y)
+    net = keras.Model([q_in, kv_in], y)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 6, 16], tf.float32, name="q"),
+                                  tf.TensorSpec([None, 9, 16], tf.float32, name="kv")])
+    def serve(q, kv):
+        return net([q, kv])
+    frozen = convert_variables_to_constants_v2(serve.get_concrete_function())
+    graph_def = frozen.graph.as_graph_def()
+    assert "Einsum" in {n.op for n in graph_def.node}
+    q, kv = _f32((3, 6, 16), 9), _f32((3, 9, 16), 10)
+    out = frozen.outputs[0].name.split(":")[0]
+    got = pbmem.load(tfcheck.save_graph_bytes(graph_def.SerializeToString(), "keras_mha")).run(
+        {"q": q, "kv": kv}, outputs=[out])[out]
+    tfcheck.assert_matches(got, serve(q, kv).numpy(), name=out)
