@@ -98,6 +98,10 @@ class EinsumKernel : public Kernel {
     PBMEM_ASSIGN_OR_RETURN(sizes_, label_sizes(ctx));
     std::vector<int64_t> out;
     for (int label : out_labels_) out.push_back(sizes_[label]);
+    if (ctx.concrete()) {
+      PBMEM_RETURN_IF_ERROR(
+          array_detail::on_node(ctx.node(), Shape(out).num_bytes(DType::kFloat).status()));
+    }
     ctx.set_output(0, DType::kFloat, Shape(out));
     return ok_status();
   }
