@@ -81,11 +81,29 @@ class Op3D : public Kernel {
     return out;
   }
 
-  // The oneDNN dims of the input and output (NHWC parts and the depth part).
-  void describe(const Shape& x, const Shape& out, const DHW& kernel, dnnl::Dims4* src,
-                dnnl::Dims4* dst, std::optional<dnnl::DepthDim>* depth) const {
-    *src = {x.dim(0), x.dim(2), x.dim(3), x.dim(4)};
-    *dst = {out.dim(0), out.dim(2), out.dim(3), out.dim(4)};
+  // Starts prepare(): false when the output is empty (nothing to build), an error when the
+  // input is empty but the output is not.
+  Result<bool> begin_prepare(const InferContext& ctx, const char* what) {
+    const Shape& x = ctx.input_shape(0);
+    prepared_ = x;
+    dnnl_.reset();
+    if (ctx.outputs()[0].shape.num_elements_unchecked() == 0) return false;
+    if (x.num_elements_unchecked() == 0) {
+      return ctx.unsupported(what, " of an empty input ", x.str(), " into a non-empty output");
+    }
+    return true;
+  }
+
+  // The oneDNN dims, strides and pads of a conv or pool (NHWC parts and the depth part).
+  template <typename Params>
+  void describe(const InferContext& ctx, const DHW& kernel, Params* p) const {
+    const Shape& x = ctx.input_shape(0);
+    const Shape& out = ctx.outputs()[0].shape;
+    p->src = {x.dim(0), x.dim(2), x.dim(3), x.dim(4)};
+    p->dst = {out.dim(0), out.dim(2), out.dim(3), out.dim(4)};
+    p->strides = {strides_[1], strides_[2]};
+    p->pad_l = {windows_[1].pad_before, windows_[2].pad_before};
+    p->pad_r = {windows_[1].pad_after, windows_[2].pad_after};
     dnnl::DepthDim d;
     d.src = x.dim(1);
     d.dst = out.dim(1);
@@ -94,7 +112,13 @@ class Op3D : public Kernel {
     d.dilation = dilations_[0];
     d.pad_l = windows_[0].pad_before;
     d.pad_r = windows_[0].pad_after;
-    *depth = d;
+    p->depth = d;
+  }
+
+  Status adopt(const InferContext& ctx, Result<std::unique_ptr<dnnl::DnnlOp>> op) {
+    if (!op.ok()) return op.status().with_context(ctx.node().describe());
+    dnnl_ = std::move(op).value();
+    return ok_status();
   }
 
   // Runs the built op on input 0 into output 0 (binding `weights` first when non-null).
@@ -148,28 +172,18 @@ class Conv3DKernel : public Op3D {
   }
 
   Status prepare(const InferContext& ctx) override {
-    const Shape& x = ctx.input_shape(0);
     const Shape& f = ctx.input_shape(1);
-    const Shape& out = ctx.outputs()[0].shape;
-    prepared_ = x;
-    dnnl_.reset();
     constant_filter_ = false;
-    if (out.num_elements_unchecked() == 0) return ok_status();
-    if (x.num_elements_unchecked() == 0 || f.num_elements_unchecked() == 0) {
-      return ctx.unsupported(
-          "a 3-D convolution of an empty input or filter into a non-empty output");
+    PBMEM_ASSIGN_OR_RETURN(bool build, begin_prepare(ctx, "a 3-D convolution"));
+    if (!build) return ok_status();
+    if (f.num_elements_unchecked() == 0) {
+      return ctx.unsupported("a 3-D convolution with an empty filter into a non-empty output");
     }
     dnnl::ConvParams params;
-    const DHW kernel{f.dim(0), f.dim(1), f.dim(2)};
-    describe(x, out, kernel, &params.src, &params.dst, &params.depth);
+    describe(ctx, {f.dim(0), f.dim(1), f.dim(2)}, &params);
     params.weights = {f.dim(1), f.dim(2), f.dim(3), f.dim(4)};
-    params.strides = {strides_[1], strides_[2]};
     params.dilations = {dilations_[1], dilations_[2]};
-    params.pad_l = {windows_[1].pad_before, windows_[2].pad_before};
-    params.pad_r = {windows_[1].pad_after, windows_[2].pad_after};
-    Result<std::unique_ptr<dnnl::DnnlOp>> op = dnnl::make_conv(params);
-    if (!op.ok()) return op.status().with_context(ctx.node().describe());
-    dnnl_ = std::move(op).value();
+    PBMEM_RETURN_IF_ERROR(adopt(ctx, dnnl::make_conv(params)));
     const std::shared_ptr<const Tensor>& filter = ctx.input(1).value;
     if (filter != nullptr && filter->valid()) {
       Status bound = dnnl_->bind_weights(filter->raw_data());
@@ -200,25 +214,13 @@ class Pool3DKernel : public Op3D {
   }
 
   Status prepare(const InferContext& ctx) override {
-    const Shape& x = ctx.input_shape(0);
-    const Shape& out = ctx.outputs()[0].shape;
-    prepared_ = x;
-    dnnl_.reset();
-    if (out.num_elements_unchecked() == 0) return ok_status();
-    if (x.num_elements_unchecked() == 0) {
-      return ctx.unsupported("pooling an empty input ", x.str(), " into a non-empty output");
-    }
+    PBMEM_ASSIGN_OR_RETURN(bool build, begin_prepare(ctx, "pooling"));
+    if (!build) return ok_status();
     dnnl::PoolParams params;
     params.kind = kind_;
-    describe(x, out, ksize_, &params.src, &params.dst, &params.depth);
+    describe(ctx, ksize_, &params);
     params.kernel = {ksize_[1], ksize_[2]};
-    params.strides = {strides_[1], strides_[2]};
-    params.pad_l = {windows_[1].pad_before, windows_[2].pad_before};
-    params.pad_r = {windows_[1].pad_after, windows_[2].pad_after};
-    Result<std::unique_ptr<dnnl::DnnlOp>> op = dnnl::make_pool(params);
-    if (!op.ok()) return op.status().with_context(ctx.node().describe());
-    dnnl_ = std::move(op).value();
-    return ok_status();
+    return adopt(ctx, dnnl::make_pool(params));
   }
 
   Status run(RunContext& ctx) override { return run_op(ctx, nullptr); }
