@@ -3,7 +3,8 @@
 // array_concat.cc (Concat, Pack, Split, Unpack, Tile), array_gather.cc (Gather, OneHot),
 // array_cast.cc, array_broadcast.cc (BroadcastTo, Roll) and space_depth.cc (DepthToSpace,
 // SpaceToDepth, SpaceToBatchND, BatchToSpaceND), matrix.cc (MatrixBandPart) and matrix_diag.cc
-// (MatrixDiag*, MatrixDiagPart*).
+// (MatrixDiag*, MatrixDiagPart*), scatter_nd.cc (GatherNd, ScatterNd, TensorScatter*),
+// sparse_to_dense.cc and topk.cc (TopKV2, TopK).
 #include "kernels/array_helpers.h"
 
 namespace pbmem {
@@ -17,6 +18,8 @@ Status register_array_ops(OpRegistry& registry) {
   PBMEM_RETURN_IF_ERROR(array_detail::register_array_broadcast_ops(registry));
   PBMEM_RETURN_IF_ERROR(array_detail::register_space_depth_ops(registry));
   PBMEM_RETURN_IF_ERROR(array_detail::register_matrix_ops(registry));
+  PBMEM_RETURN_IF_ERROR(array_detail::register_scatter_nd_ops(registry));
+  PBMEM_RETURN_IF_ERROR(array_detail::register_topk_ops(registry));
   return ok_status();
 }
 

@@ -29,6 +29,8 @@ Result<std::vector<int64_t>> read_int_input(const Node& node, const Tensor& t, i
 Result<int64_t> read_int_scalar(const Node& node, const Tensor& t, int index, const char* name);
 // Element i of an int32/int64 tensor (the caller checked the dtype); allocation-free for run().
 int64_t int_element(const Tensor& t, int64_t i);
+// The same for the index dtypes of the N-d index ops: int16, uint16, int32 or int64 (scatter_nd.cc).
+int64_t nd_index_element(const Tensor& t, int64_t i);
 // Checks an input's dtype is int32 or int64.
 Status expect_index_dtype(const InferContext& ctx, int index, const char* name);
 // Checks that an input, when its rank is known, has the given rank.
@@ -132,6 +134,9 @@ Status register_array_broadcast_ops(OpRegistry& registry);  // array_broadcast.c
 Status register_space_depth_ops(OpRegistry& registry);      // space_depth.cc
 Status register_matrix_ops(OpRegistry& registry);           // matrix.cc
 Status register_matrix_diag_ops(OpRegistry& registry);      // matrix_diag.cc
+Status register_scatter_nd_ops(OpRegistry& registry);       // scatter_nd.cc
+Status register_sparse_to_dense_ops(OpRegistry& registry);  // sparse_to_dense.cc
+Status register_topk_ops(OpRegistry& registry);             // topk.cc
 
 }  // namespace array_detail
 }  // namespace pbmem

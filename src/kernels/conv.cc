@@ -574,7 +574,8 @@ Status register_nn_ops(OpRegistry& registry) {
   PBMEM_RETURN_IF_ERROR(register_batchnorm_ops(registry));
   PBMEM_RETURN_IF_ERROR(register_fake_quant_ops(registry));
   PBMEM_RETURN_IF_ERROR(register_lrn_ops(registry));
-  return ok_status();
+  PBMEM_RETURN_IF_ERROR(register_conv3d_ops(registry));
+  return register_dilation_ops(registry);
 }
 
 }  // namespace pbmem

@@ -108,6 +108,44 @@ memory::desc nhwc_desc(const Dims4& nhwc) {
   return memory::desc({nhwc[0], nhwc[3], nhwc[1], nhwc[2]}, DataType::f32, Tag::nhwc);
 }
 
+// An activation of NHWC dims `nhwc`, with `depth` (NDHWC, logical NCDHW) for a 3-D op, laid
+// out as TF's (plain) or as oneDNN prefers (any; 2-D convs only).
+memory::desc activation_desc(const Dims4& nhwc, const std::optional<int64_t>& depth, bool any) {
+  if (!depth) return any ? memory::desc({nhwc[0], nhwc[3], nhwc[1], nhwc[2]}, DataType::f32, Tag::any) : nhwc_desc(nhwc);
+  return memory::desc({nhwc[0], nhwc[3], *depth, nhwc[1], nhwc[2]}, DataType::f32, Tag::ndhwc);
+}
+
+// The spatial window params oneDNN takes ({D,} H, W); dilations as oneDNN counts them (gaps).
+struct Window {
+  memory::dims strides, kernel, dilations, pad_l, pad_r;
+};
+Window make_window(const Dims2& strides, const Dims2& kernel, const Dims2& dilations,
+                   const Dims2& pad_l, const Dims2& pad_r, const std::optional<DepthDim>& depth) {
+  Window w;
+  if (depth) {
+    w.strides.push_back(depth->stride);
+    w.kernel.push_back(depth->kernel);
+    w.dilations.push_back(depth->dilation - 1);
+    w.pad_l.push_back(depth->pad_l);
+    w.pad_r.push_back(depth->pad_r);
+  }
+  for (int i = 0; i < kSpatialDims; ++i) {
+    w.strides.push_back(strides[i]);
+    w.kernel.push_back(kernel[i]);
+    w.dilations.push_back(dilations[i] - 1);
+    w.pad_l.push_back(pad_l[i]);
+    w.pad_r.push_back(pad_r[i]);
+  }
+  return w;
+}
+
+std::optional<int64_t> src_depth(const std::optional<DepthDim>& d) {
+  return d ? std::optional<int64_t>(d->src) : std::nullopt;
+}
+std::optional<int64_t> dst_depth(const std::optional<DepthDim>& d) {
+  return d ? std::optional<int64_t>(d->dst) : std::nullopt;
+}
+
 // Logical dims of a memory desc (the accessor was renamed in oneDNN 3).
 memory::dims dims_of(const memory::desc& md) {
 #if DNNL_VERSION_MAJOR >= 3
@@ -410,28 +448,36 @@ Result<ConvDescs> conv_descs(const ConvParams& p) {
     dims = {a, b, kh, kw};
     strides = {b, 1, kw * a * b, a * b};
   }
+  if (p.depth) {
+    if (groups != 1 || p.direction != ConvDirection::kForward) {
+      return internal_error("3-D convolutions are forward and ungrouped only");
+    }
+    const int64_t kd = p.depth->kernel;  // DHWIO: [KD, KH, KW, I, O]
+    dims = {b, a, kd, kh, kw};
+    strides = {1, b, kh * kw * a * b, kw * a * b, a * b};
+  }
   PBMEM_RETURN_IF_ERROR(dims_within_limit("convolution", dims));
   PBMEM_RETURN_IF_ERROR(dims_within_limit("convolution", {p.src[0], p.src[1], p.src[2], p.src[3],
                                                           p.dst[1], p.dst[2], p.dst[3]}));
-  if (!all_positive(dims) || !all_positive({p.src[0], p.src[1], p.src[2], p.dst[1], p.dst[2]})) {
+  if (p.depth) {
+    PBMEM_RETURN_IF_ERROR(dims_within_limit("convolution", {p.depth->src, p.depth->dst}));
+  }
+  if (!all_positive(dims) || !all_positive({p.src[0], p.src[1], p.src[2], p.dst[1], p.dst[2]}) ||
+      (p.depth && !all_positive({p.depth->src, p.depth->dst}))) {
     return internal_error("conv params with an empty dimension reached oneDNN");
   }
-  if (p.activation_layout == ActivationLayout::kAny) {
-    d.src = memory::desc({p.src[0], p.src[3], p.src[1], p.src[2]}, DataType::f32, Tag::any);
-    d.dst = memory::desc({p.dst[0], p.dst[3], p.dst[1], p.dst[2]}, DataType::f32, Tag::any);
-  } else {
-    d.src = nhwc_desc(p.src);
-    d.dst = nhwc_desc(p.dst);
-  }
+  const bool any = p.activation_layout == ActivationLayout::kAny;
+  if (any && p.depth) return internal_error("3-D convolutions take plain NDHWC activations only");
+  d.src = activation_desc(p.src, src_depth(p.depth), any);
+  d.dst = activation_desc(p.dst, dst_depth(p.depth), any);
   d.bias = memory::desc({dst_c}, DataType::f32, Tag::a);
   d.user_weights = memory::desc(dims, DataType::f32, strides);
   d.any_weights = memory::desc(dims, DataType::f32, Tag::any);
-  for (int i = 0; i < kSpatialDims; ++i) {
-    d.strides.push_back(p.strides[i]);
-    d.dilations.push_back(p.dilations[i] - 1);  // oneDNN counts inserted gaps
-    d.pad_l.push_back(p.pad_l[i]);
-    d.pad_r.push_back(p.pad_r[i]);
-  }
+  const Window w = make_window(p.strides, {kh, kw}, p.dilations, p.pad_l, p.pad_r, p.depth);
+  d.strides = w.strides;
+  d.dilations = w.dilations;
+  d.pad_l = w.pad_l;
+  d.pad_r = w.pad_r;
   return d;
 }
 
@@ -647,18 +693,24 @@ Result<std::unique_ptr<DnnlOp>> make_pool(const PoolParams& p) {
     if (d <= 0) return internal_error("pooling params with an empty dimension reached oneDNN");
   }
   PBMEM_RETURN_IF_ERROR(dims_within_limit("pooling", {p.src[0], p.src[1], p.src[2], p.src[3]}));
+  if (p.depth) PBMEM_RETURN_IF_ERROR(dims_within_limit("pooling", {p.depth->src}));
+  if (p.depth && !all_positive({p.depth->src, p.depth->dst})) {
+    return internal_error("pooling params with an empty dimension reached oneDNN");
+  }
   const dnnl::algorithm algorithm = p.kind == PoolKind::kMax
                                         ? dnnl::algorithm::pooling_max
                                         : dnnl::algorithm::pooling_avg_exclude_padding;
-  const memory::dims strides = {p.strides[0], p.strides[1]};
-  const memory::dims kernel = {p.kernel[0], p.kernel[1]};
-  const memory::dims pad_l = {p.pad_l[0], p.pad_l[1]};
-  const memory::dims pad_r = {p.pad_r[0], p.pad_r[1]};
+  const Window w = make_window(p.strides, p.kernel, {1, 1}, p.pad_l, p.pad_r, p.depth);
+  const memory::dims& strides = w.strides;
+  const memory::dims& kernel = w.kernel;
+  const memory::dims& pad_l = w.pad_l;
+  const memory::dims& pad_r = w.pad_r;
   try {
-    const memory::desc src = nhwc_desc(p.src), dst = nhwc_desc(p.dst);
+    const memory::desc src = activation_desc(p.src, src_depth(p.depth), false);
+    const memory::desc dst = activation_desc(p.dst, dst_depth(p.depth), false);
     dnnl::primitive_attr attr = make_attr({});
 #if DNNL_VERSION_MAJOR >= 3
-    const memory::dims no_dilation = {0, 0};
+    const memory::dims& no_dilation = w.dilations;  // all 0
     dnnl::pooling_forward::primitive_desc pd(cpu_engine(), dnnl::prop_kind::forward_inference,
                                              algorithm, src, dst, strides, kernel, no_dilation,
                                              pad_l, pad_r, attr);

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,18 @@ struct EltwisePostOp {
   EltwiseKind kind = EltwiseKind::kRelu;
   float alpha = 0.0f;
   float beta = 0.0f;
+};
+
+// The depth dim of a 3-D op (NDHWC activations, DHWIO filters [KD, KH, KW, I, O]): the other
+// params then describe the N, H, W, C dims as for 2-D. Forward convs (groups = 1) and pools only.
+struct DepthDim {
+  int64_t src = 1;
+  int64_t dst = 1;
+  int64_t kernel = 1;  // filter or window depth
+  int64_t stride = 1;
+  int64_t dilation = 1;
+  int64_t pad_l = 0;  // front
+  int64_t pad_r = 0;  // back
 };
 
 // How a conv's src and dst activations are laid out in memory.
@@ -68,6 +81,7 @@ struct ConvParams {
   Dims2 dilations{1, 1};
   Dims2 pad_l{0, 0};  // top, left
   Dims2 pad_r{0, 0};  // bottom, right
+  std::optional<DepthDim> depth;  // set for Conv3D
   int64_t groups = 1;
   bool has_bias = false;  // bias: [dst C]
   // Forward only: dst += a residual tensor of dst's dims (NHWC), after the bias and before
@@ -125,6 +139,7 @@ struct PoolParams {
   Dims2 strides{1, 1};
   Dims2 pad_l{0, 0};
   Dims2 pad_r{0, 0};
+  std::optional<DepthDim> depth;  // set for MaxPool3D / AvgPool3D
 };
 
 // Buffers of one run. Activations are plain NHWC / row-major float.

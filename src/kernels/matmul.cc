@@ -299,13 +299,16 @@ double matmul_multiply_adds(const Node& node, const TensorInfo& out,
   return element_count(out.shape) * k;
 }
 
+Status register_einsum_ops(OpRegistry& registry);  // einsum.cc
+
 Status register_matmul_ops(OpRegistry& registry) {
-  return registry.add_all({
+  PBMEM_RETURN_IF_ERROR(registry.add_all({
       {"MatMul", op_record<PlainMatMulKernel>().fusion_producer().flops(matmul_multiply_adds)},
       {"BatchMatMul", op_record<BatchMatMulKernel>().flops(matmul_multiply_adds)},
       {"BatchMatMulV2", op_record<BatchMatMulV2Kernel>().flops(matmul_multiply_adds)},
       {"BatchMatMulV3", op_record<BatchMatMulV2Kernel>().flops(matmul_multiply_adds)},
-  });
+  }));
+  return register_einsum_ops(registry);
 }
 
 }  // namespace pbmem

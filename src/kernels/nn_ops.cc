@@ -5,9 +5,8 @@
 namespace pbmem {
 
 namespace {
-constexpr int kSpatialDims = 2;
 constexpr int kExplicitPaddingEntries = 2 * kNhwcRank;  // (before, after) per NHWC dim
-const char* const kSpatialName[kSpatialDims] = {"height", "width"};
+const char* const kSpatialName[] = {"height", "width", "depth"};
 }  // namespace
 
 Status require_nhwc(const Node& node) {
@@ -89,6 +88,9 @@ Result<WindowDim> spatial_window(const Node& node, int64_t input, int64_t filter
   }
   WindowDim w;
   int64_t padded = input;
+  if (padding.padding == Padding::kExplicit && axis == kDepthAxis) {
+    return node.error("EXPLICIT padding is for the height and width dims only");
+  }
   if (padding.padding == Padding::kExplicit) {
     w.pad_before = padding.before[static_cast<size_t>(axis)];
     w.pad_after = padding.after[static_cast<size_t>(axis)];

@@ -19,6 +19,8 @@ Status register_pool_ops(OpRegistry& registry);        // kernels/pool.cc
 Status register_batchnorm_ops(OpRegistry& registry);   // kernels/batchnorm.cc
 Status register_fake_quant_ops(OpRegistry& registry);  // kernels/fake_quant.cc
 Status register_lrn_ops(OpRegistry& registry);         // kernels/lrn.cc
+Status register_conv3d_ops(OpRegistry& registry);      // kernels/conv3d.cc
+Status register_dilation_ops(OpRegistry& registry);    // kernels/dilation2d.cc
 
 inline constexpr int kNhwcRank = 4;
 inline constexpr int kNhwcBatch = 0;
@@ -45,7 +47,9 @@ struct Padding2D {
 Result<Padding2D> read_padding(const Node& node);
 
 // Output size and pads of one spatial dim as TF computes them; unknown input -> unknown output.
-// Fails like TF when the output size would be negative. axis: 0 = height, 1 = width.
+// Fails like TF when the output size would be negative. axis: 0 = height, 1 = width,
+// kDepthAxis = depth (of a 3-D op; SAME or VALID only).
+inline constexpr int kDepthAxis = 2;
 Result<WindowDim> spatial_window(const Node& node, int64_t input, int64_t filter, int64_t stride,
                                  int64_t dilation, const Padding2D& padding, int axis);
 
