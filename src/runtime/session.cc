@@ -43,6 +43,13 @@ int default_thread_count() {
 #endif
 }
 
+// Threads beyond a few per processor only add contention to CPU-bound kernels, and OpenMP
+// cannot create tens of thousands of them (libgomp crashed at --threads 100000 and printed its
+// own error at 40000): the limit scales with the processors this process may use.
+constexpr int kMaxThreadsPerProcessor = 16;
+
+int max_thread_count() { return kMaxThreadsPerProcessor * std::max(1, default_thread_count()); }
+
 }  // namespace
 
 Session::Session() : impl_(std::make_unique<Impl>()) {}
@@ -55,6 +62,11 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> mo
   if (!model) return invalid_argument("no model given");
   if (options.num_threads < 0) {
     return invalid_argument("thread count must be >= 0 (0 = all cores), got ", options.num_threads);
+  }
+  if (options.num_threads > max_thread_count()) {
+    return invalid_argument("thread count ", options.num_threads, " is above ", max_thread_count(),
+                            " (", kMaxThreadsPerProcessor, " per processor of the ",
+                            default_thread_count(), " this process may use)");
   }
   std::unique_ptr<Session> session(new Session());
   Impl& s = *session->impl_;

@@ -441,6 +441,17 @@ def test_negative_threads(good_model, good_input, threads):
     assert_api_error(excinfo, "threads")
 
 
+@pytest.mark.parametrize("threads", [100000, 2**31 - 1])
+def test_thread_count_beyond_the_machine(good_model, good_input, threads):
+    """libgomp segfaulted at 100000 threads: the count is bounded by the processors at hand."""
+    assert_cli_error(_run_good(good_model, "--input", f"{INPUT}={good_input}",
+                               "--threads", str(threads)), "thread count", str(threads))
+    pbmem = import_pbmem()
+    with pytest.raises(pbmem.Error) as excinfo:
+        pbmem.load(good_model, threads=threads).run({INPUT: np.ones((2, IN_FEATURES), np.float32)})
+    assert_api_error(excinfo, "thread count", str(threads))
+
+
 def test_non_numeric_threads(good_model, good_input):
     assert_cli_error(_run_good(good_model, "--input", f"{INPUT}={good_input}",
                                "--threads", "many"), "threads")
