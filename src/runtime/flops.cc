@@ -2,18 +2,11 @@
 // (OpRecord::multiply_adds: the conv/matmul family, from the shapes prepare inferred), 2 FLOPs
 // each, as benchmarks quote GFLOP/s. Element-wise ops are left out: they are memory-bound and a
 // rounding error here.
-#include <string>
 #include <vector>
 
 #include "runtime/session_impl.h"
 
 namespace pbmem {
-
-namespace {
-
-bool fully_known(const TensorInfo* info) { return info != nullptr && info->shape.fully_defined(); }
-
-}  // namespace
 
 Result<double> Session::flops() const {
   const Impl& s = *impl_;
@@ -24,9 +17,11 @@ Result<double> Session::flops() const {
   constexpr double kFlopsPerMultiplyAdd = 2;
   double total = 0;
   for (const Step& step : s.steps) {
+    const OpRecord* record = s.model->op_record(step.node);
+    if (record == nullptr || record->multiply_adds == nullptr) continue;
     const Node& node = graph.node(step.node);
     const auto& outs = s.infos[static_cast<size_t>(step.node)];
-    if (outs.empty() || !fully_known(&outs[0])) continue;
+    if (outs.empty() || known_shape(&outs[0]) == nullptr) continue;
     std::vector<const TensorInfo*> inputs;
     for (const TensorRef& ref : node.inputs) {
       const auto& infos = s.infos[static_cast<size_t>(ref.node)];
@@ -34,8 +29,6 @@ Result<double> Session::flops() const {
                            ? &infos[static_cast<size_t>(ref.port)]
                            : nullptr);
     }
-    const OpRecord* record = s.model->op_record(step.node);
-    if (record == nullptr || record->multiply_adds == nullptr) continue;
     total += kFlopsPerMultiplyAdd * record->multiply_adds(node, outs[0], inputs);
   }
   return total;

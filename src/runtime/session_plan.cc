@@ -11,7 +11,6 @@
 #include <algorithm>
 #include <cstring>
 #include <numeric>
-#include <unordered_set>
 
 #include "core/byte_size.h"
 #include "plan/memory_planner.h"
